@@ -207,6 +207,18 @@ pub enum ConnectError {
     Other(String),
 }
 
+impl ConnectError {
+    /// Classifies an OS error from a connect attempt (a pure mapping, for runtimes).
+    pub fn from_io(err: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match err.kind() {
+            ErrorKind::ConnectionRefused => ConnectError::Refused,
+            ErrorKind::HostUnreachable | ErrorKind::NetworkUnreachable => ConnectError::Unreachable,
+            _ => ConnectError::Other(err.to_string()),
+        }
+    }
+}
+
 /// An input to a machine, produced by the driver from socket activity or its timer.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event<'a> {

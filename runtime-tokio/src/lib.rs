@@ -1,1 +1,256 @@
-pub fn x(){}
+//! Drives proto-core machines with tokio, and hosts the `teep` binary.
+//!
+//! Each connection gets a reader task that forwards what it reads over a channel; the driver's
+//! future runs the machine, writes, and waits for the next socket event or the machine's
+//! deadline (`tokio::time::sleep_until`). It must be polled inside a tokio runtime with the
+//! I/O and time drivers enabled. No protocol logic lives here.
+//!
+//! ```no_run
+//! use proto_core::exchange::{ChannelConfig, HttpsExchange};
+//! use proto_core::http::Request;
+//! use proto_core::tls::ChannelTrust;
+//! use runtime_tokio::Driver;
+//!
+//! # async fn run() {
+//! let channel = ChannelConfig::new("example.com", 443, ChannelTrust::web_pki());
+//! let mut driver = Driver::new(HttpsExchange::new(0, channel));
+//! driver.apply(|m, now| m.submit(&Request::get("/"), now)).expect("valid request");
+//! while let Some(output) = driver.next_output().await {
+//!     println!("{output:?}");
+//! }
+//! # }
+//! ```
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+use std::collections::{HashMap, VecDeque};
+
+use proto_core::io::{ConnId, ConnectError, Event, Instant, Io, Machine, Now};
+use rustls_pki_types::UnixTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::task::AbortHandle;
+
+enum NetEvent {
+    Connected(ConnId, TcpStream),
+    ConnectFailed(ConnId, ConnectError),
+    Data(ConnId, Vec<u8>),
+    Closed(ConnId),
+}
+
+/// A spawned task that is cancelled when this handle is dropped.
+struct TaskGuard(AbortHandle);
+
+impl Drop for TaskGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+struct Live {
+    writer: OwnedWriteHalf,
+    _reader: TaskGuard,
+}
+
+/// Runs one machine inside a tokio application.
+pub struct Driver<M: Machine> {
+    machine: M,
+    origin: std::time::Instant,
+    conns: HashMap<ConnId, Live>,
+    connecting: HashMap<ConnId, TaskGuard>,
+    tx: UnboundedSender<NetEvent>,
+    rx: UnboundedReceiver<NetEvent>,
+    wake_at: Option<Instant>,
+    outputs: VecDeque<M::Output>,
+    writes: VecDeque<(ConnId, Vec<u8>)>,
+}
+
+impl<M: Machine> Driver<M> {
+    /// Takes ownership of `machine` and starts what it already wants to do. Must be called
+    /// inside a tokio runtime.
+    pub fn new(machine: M) -> Self {
+        let (tx, rx) = unbounded_channel();
+        let mut driver = Self {
+            machine,
+            origin: std::time::Instant::now(),
+            conns: HashMap::new(),
+            connecting: HashMap::new(),
+            tx,
+            rx,
+            wake_at: None,
+            outputs: VecDeque::new(),
+            writes: VecDeque::new(),
+        };
+        driver.drain();
+        driver
+    }
+
+    /// The current time on both clocks, as machines see it.
+    pub fn now(&self) -> Now {
+        Now::new(Instant::from_elapsed(self.origin.elapsed()), UnixTime::now())
+    }
+
+    /// The machine, for inspection.
+    pub fn machine(&self) -> &M {
+        &self.machine
+    }
+
+    /// Calls into the machine (for example to submit a request) and drains afterwards. Writes
+    /// it asked for are performed by the next `next_output`.
+    pub fn apply<T>(&mut self, call: impl FnOnce(&mut M, Now) -> T) -> T {
+        let now = self.now();
+        let result = call(&mut self.machine, now);
+        self.drain();
+        result
+    }
+
+    /// The next output; `None` once the machine is done.
+    pub async fn next_output(&mut self) -> Option<M::Output> {
+        loop {
+            self.flush_writes().await;
+            if let Some(out) = self.outputs.pop_front() {
+                return Some(out);
+            }
+            if self.machine.is_done() {
+                return None;
+            }
+            let event = match self.wake_at {
+                None => self.rx.recv().await,
+                Some(at) => {
+                    let deadline = tokio::time::Instant::from_std(self.origin + at.elapsed_since_origin());
+                    tokio::select! {
+                        event = self.rx.recv() => event,
+                        () = tokio::time::sleep_until(deadline) => None,
+                    }
+                }
+            };
+            match event {
+                Some(event) => self.deliver(event),
+                None => {
+                    self.wake_at = None;
+                    self.handle(Event::TimerFired);
+                }
+            }
+        }
+    }
+
+    /// Runs until the machine is done and returns every output.
+    pub async fn run_to_completion(&mut self) -> Vec<M::Output> {
+        let mut all = Vec::new();
+        while let Some(out) = self.next_output().await {
+            all.push(out);
+        }
+        all
+    }
+
+    /// Gives the machine back, closing every connection.
+    pub fn into_machine(self) -> M {
+        self.machine
+    }
+
+    async fn flush_writes(&mut self) {
+        while let Some((conn, bytes)) = self.writes.pop_front() {
+            let Some(live) = self.conns.get_mut(&conn) else { continue };
+            if live.writer.write_all(&bytes).await.is_err() {
+                self.conns.remove(&conn);
+                let _ = self.tx.send(NetEvent::Closed(conn));
+            }
+        }
+    }
+
+    fn handle(&mut self, event: Event<'_>) {
+        let now = self.now();
+        self.machine.handle(event, now);
+        self.drain();
+    }
+
+    fn deliver(&mut self, event: NetEvent) {
+        match event {
+            NetEvent::Connected(conn, stream) => {
+                if self.connecting.remove(&conn).is_none() {
+                    return; // the machine gave up on it; dropping the stream closes it
+                }
+                let (reader, writer) = stream.into_split();
+                let task = tokio::spawn(read_loop(conn, reader, self.tx.clone()));
+                self.conns.insert(conn, Live { writer, _reader: TaskGuard(task.abort_handle()) });
+                self.handle(Event::Connected(conn));
+            }
+            NetEvent::ConnectFailed(conn, error) => {
+                if self.connecting.remove(&conn).is_some() {
+                    self.handle(Event::ConnectFailed(conn, error));
+                }
+            }
+            NetEvent::Data(conn, bytes) => self.handle(Event::Received(conn, &bytes)),
+            NetEvent::Closed(conn) => {
+                self.conns.remove(&conn);
+                self.handle(Event::Closed(conn));
+            }
+        }
+    }
+
+    /// The drain rule: take every instruction, then collect every output. Writes are queued
+    /// in order and performed before the driver next waits.
+    fn drain(&mut self) {
+        while let Some(io) = self.machine.poll_io() {
+            match io {
+                Io::Connect { conn, host, port } => {
+                    let tx = self.tx.clone();
+                    let task = tokio::spawn(async move {
+                        let _ = tx.send(connect(conn, host, port).await);
+                    });
+                    self.connecting.insert(conn, TaskGuard(task.abort_handle()));
+                }
+                Io::Send { conn, bytes } => self.writes.push_back((conn, bytes)),
+                Io::Close { conn } => {
+                    self.connecting.remove(&conn);
+                    self.writes.retain(|(c, _)| *c != conn);
+                    // Dropping the write half shuts the socket down; the guard ends the reader.
+                    self.conns.remove(&conn);
+                }
+                Io::WakeAt(at) => self.wake_at = Some(at),
+            }
+        }
+        while let Some(out) = self.machine.poll_output() {
+            self.outputs.push_back(out);
+        }
+    }
+}
+
+async fn connect(conn: ConnId, host: String, port: u16) -> NetEvent {
+    let addrs = match tokio::net::lookup_host((host.as_str(), port)).await {
+        Ok(addrs) => addrs.collect::<Vec<_>>(),
+        Err(e) => return NetEvent::ConnectFailed(conn, ConnectError::Resolve(e.to_string())),
+    };
+    let mut last = ConnectError::Resolve(format!("{host}: no addresses"));
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return NetEvent::Connected(conn, stream);
+            }
+            Err(e) => last = ConnectError::from_io(&e),
+        }
+    }
+    NetEvent::ConnectFailed(conn, last)
+}
+
+async fn read_loop(conn: ConnId, mut reader: OwnedReadHalf, tx: UnboundedSender<NetEvent>) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        match reader.read(&mut buf).await {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Ok(0) | Err(_) => {
+                let _ = tx.send(NetEvent::Closed(conn));
+                return;
+            }
+            Ok(n) => {
+                if tx.send(NetEvent::Data(conn, buf[..n].to_vec())).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

@@ -20,7 +20,8 @@ use std::time::Duration;
 use crate::http::{HttpError, Request, ResponseEvent, ResponseHead, ResponseParser, Method};
 use crate::io::{ConnId, ConnectError, Event, Io, Machine, Now};
 use crate::tls::{ChannelTrust, PeerState, PinMismatch, SpkiHash, TlsConfig, TlsError, TlsSession};
-use timer::{Deadline, TimeoutKind};
+use timer::Deadline;
+pub use timer::TimeoutKind;
 
 /// Identifies a submitted request within its channel, in submission order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
