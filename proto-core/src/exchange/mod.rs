@@ -13,6 +13,8 @@
 mod timer;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod props;
 
 use std::collections::VecDeque;
 use std::time::Duration;

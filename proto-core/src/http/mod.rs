@@ -6,6 +6,8 @@
 mod request;
 mod response;
 pub mod sse;
+#[cfg(test)]
+pub(crate) mod props;
 
 use std::fmt;
 

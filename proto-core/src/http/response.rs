@@ -124,6 +124,9 @@ impl ResponseParser {
         if rest.is_empty() {
             return Ok(false);
         }
+        // Look no further than one byte past the limit, so that where the input was split
+        // cannot change which error an oversized head gets.
+        let rest = &rest[..rest.len().min(self.limits.max_head_bytes.saturating_add(1))];
         let mut fields = vec![httparse::EMPTY_HEADER; self.limits.max_headers];
         let mut parsed = httparse::Response::new(&mut fields);
         let used = match parsed.parse(rest) {
