@@ -19,6 +19,8 @@
 pub mod exchange;
 pub mod http;
 pub mod io;
+pub mod provider;
+pub mod report;
 pub mod tls;
 
 #[cfg(any(test, feature = "harness"))]

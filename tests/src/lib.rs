@@ -4,6 +4,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod captures;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
