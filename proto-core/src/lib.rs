@@ -16,7 +16,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod attestation;
 pub mod exchange;
+pub mod fetch;
 pub mod http;
 pub mod io;
 pub mod provider;
