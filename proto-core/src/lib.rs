@@ -17,11 +17,13 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod attestation;
+pub mod capture;
 pub mod exchange;
 pub mod fetch;
 pub mod http;
 pub mod io;
 pub mod provider;
+pub mod replay;
 pub mod report;
 pub mod tls;
 

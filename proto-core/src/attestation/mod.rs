@@ -1,6 +1,9 @@
 //! Attestation: the provider-neutral evidence record, its parsers' shared helpers, and the
 //! verifiers that turn evidence into factor verdicts.
 
+pub mod compose;
+pub mod plan;
 pub mod raw;
+pub mod tdx;
 
 pub use raw::{BackendFormat, EventLogEntry, GatewayAttestation, GpuEvidence, ParseError, RawAttestation};

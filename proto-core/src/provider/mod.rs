@@ -1,5 +1,7 @@
 //! The providers teep talks to.
 
+pub mod parse;
+
 use std::fmt;
 use std::str::FromStr;
 

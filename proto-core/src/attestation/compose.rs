@@ -1,0 +1,1 @@
+//! dstack app compose: hash binding input and container image references.

@@ -1,0 +1,1 @@
+//! Provider attestation parsers: provider JSON → `RawAttestation`.

@@ -1,0 +1,1 @@
+//! Replay source: answers fetches from a loaded capture.
