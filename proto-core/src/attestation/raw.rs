@@ -112,6 +112,9 @@ pub struct RawAttestation {
     pub app_name: String,
     /// Event log entries to replay.
     pub event_log: Vec<EventLogEntry>,
+    /// Event log size for the report header, where the provider's format reports one (NEAR and
+    /// NanoGPT's dstack do; Venice does not).
+    pub event_log_count: Option<usize>,
     /// TEE hardware as reported, e.g. `intel-tdx` (metadata only).
     pub tee_hardware: String,
     /// Model behind a gateway, as reported (metadata only).
@@ -150,6 +153,7 @@ impl RawAttestation {
             device_id: String::new(),
             app_name: String::new(),
             event_log: Vec::new(),
+            event_log_count: None,
             tee_hardware: String::new(),
             upstream_model: String::new(),
             candidates: None,

@@ -6,6 +6,7 @@
 //! from a report that is not blocked.
 
 mod allow_fail;
+mod compare;
 mod factor;
 mod reference;
 mod render;
@@ -13,6 +14,7 @@ mod render;
 use std::collections::BTreeMap;
 
 pub use allow_fail::{AllowFail, UnknownFactor};
+pub use compare::{Agreement, DEVIATIONS, Deviation, FactorComparison, compare};
 pub use factor::{Factor, Tier};
 pub use reference::{ReferenceError, ReferenceFactor, ReferenceReport};
 

@@ -1,0 +1,74 @@
+//! Comparing our verdicts with a reference report, factor by factor.
+
+use super::{Factor, Report, ReferenceReport, Status};
+
+/// A factor on which this implementation knowingly disagrees with the reference verifier,
+/// and why. The list is part of the documentation (README, "Deviations").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Deviation {
+    /// Provider the deviation applies to.
+    pub provider: &'static str,
+    /// The factor.
+    pub factor: Factor,
+    /// Why we differ.
+    pub reason: &'static str,
+}
+
+/// Every documented deviation from the reference verdicts on recorded captures.
+pub const DEVIATIONS: &[Deviation] = &[];
+
+/// How one factor compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Agreement {
+    /// Same status and enforcement.
+    Agree,
+    /// Different, and documented.
+    KnownDeviation(&'static str),
+    /// Different, undocumented: a conformance failure.
+    Differs,
+}
+
+/// One factor's comparison.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FactorComparison {
+    /// Factor name (ours).
+    pub name: String,
+    /// Our (status, enforced), if we report the factor.
+    pub ours: Option<(Status, bool)>,
+    /// The reference's (status, enforced), if it reports the factor.
+    pub reference: Option<(Status, bool)>,
+    /// The outcome.
+    pub agreement: Agreement,
+}
+
+/// Compares every factor either report has, in our report order then the reference's extras.
+pub fn compare(ours: &Report, reference: &ReferenceReport) -> Vec<FactorComparison> {
+    let mut out = Vec::new();
+    for f in &ours.factors {
+        let theirs = reference.factors.iter().find(|r| r.factor == Some(f.factor)).map(|r| (r.status, r.enforced));
+        out.push(judge(&ours.provider, f.factor.name(), Some(f.factor), Some((f.status, f.enforced)), theirs));
+    }
+    for r in &reference.factors {
+        if r.factor.is_none_or(|f| ours.factor(f).is_none()) {
+            out.push(judge(&ours.provider, &r.name, r.factor, None, Some((r.status, r.enforced))));
+        }
+    }
+    out
+}
+
+fn judge(
+    provider: &str,
+    name: &str,
+    factor: Option<Factor>,
+    ours: Option<(Status, bool)>,
+    reference: Option<(Status, bool)>,
+) -> FactorComparison {
+    let agreement = if ours == reference {
+        Agreement::Agree
+    } else if let Some(d) = DEVIATIONS.iter().find(|d| Some(d.factor) == factor && d.provider == provider) {
+        Agreement::KnownDeviation(d.reason)
+    } else {
+        Agreement::Differs
+    };
+    FactorComparison { name: name.to_owned(), ours, reference, agreement }
+}
