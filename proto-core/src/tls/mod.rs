@@ -200,6 +200,14 @@ impl TlsSession {
         spki_sha256(leaf).ok()
     }
 
+    /// The negotiated TLS version and key-exchange group (e.g. `TLSv1_3`, `X25519MLKEM768`),
+    /// once the handshake is complete.
+    pub fn negotiated(&self) -> Option<(String, String)> {
+        let version = self.conn.protocol_version()?;
+        let group = self.conn.negotiated_key_exchange_group()?;
+        Some((format!("{version:?}"), format!("{:?}", group.name())))
+    }
+
     /// Feeds ciphertext received from the peer at wall time `wall`, appending any decrypted
     /// application bytes to `plaintext`. Errors are final for this session.
     pub fn receive(
@@ -272,5 +280,34 @@ impl TlsSession {
             }
         }
         (!out.is_empty()).then_some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::TestPki;
+
+    #[test]
+    fn handshake_prefers_the_post_quantum_hybrid_group() {
+        let pki = TestPki::generate();
+        let mut server = rustls::ServerConnection::new(pki.server_config()).unwrap();
+        let config = TlsConfig::new(&ChannelTrust::SpkiPin(pki.server_spki)).unwrap();
+        let wall = UnixTime::since_unix_epoch(Duration::from_secs(1_795_651_200));
+        let mut client = TlsSession::new(&config, "localhost", wall).unwrap();
+        for _ in 0..10 {
+            if let Some(bytes) = client.take_outgoing() {
+                server.read_tls(&mut &bytes[..]).unwrap();
+                server.process_new_packets().unwrap();
+            }
+            let mut back = Vec::new();
+            while server.wants_write() {
+                server.write_tls(&mut back).unwrap();
+            }
+            client.receive(&back, wall, &mut Vec::new()).unwrap();
+        }
+        assert!(!client.is_handshaking());
+        assert_eq!(client.negotiated(), Some(("TLSv1_3".to_owned(), "X25519MLKEM768".to_owned())));
+        assert_eq!(client.peer_spki(), Some(pki.server_spki));
     }
 }
