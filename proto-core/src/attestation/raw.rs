@@ -112,8 +112,7 @@ pub struct RawAttestation {
     pub app_name: String,
     /// Event log entries to replay.
     pub event_log: Vec<EventLogEntry>,
-    /// Event log size for the report header, where the provider's format reports one (NEAR and
-    /// NanoGPT's dstack do; Venice does not).
+    /// Event log size for the report header (`None` hides the line, as for an empty log).
     pub event_log_count: Option<usize>,
     /// TEE hardware as reported, e.g. `intel-tdx` (metadata only).
     pub tee_hardware: String,
