@@ -131,15 +131,16 @@ fn serve(mut stream: TcpStream, mut session: ServerSession, log: &Mutex<Vec<Conn
             continue; // swallow input, never answer
         }
         session.receive(&buf[..n]);
-        if let Some(out) = session.take_outgoing() {
-            if stream.write_all(&out).is_err() {
-                break;
-            }
-        }
+        // Log before answering, so a client that has its answer always finds its request here.
         {
             let mut log = log.lock().expect("log");
             log[index].plaintext_received = session.plaintext_received();
             log[index].requests = session.requests().to_vec();
+        }
+        if let Some(out) = session.take_outgoing() {
+            if stream.write_all(&out).is_err() {
+                break;
+            }
         }
         match session.after() {
             After::Close => {
