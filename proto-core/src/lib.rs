@@ -26,6 +26,7 @@ pub mod provider;
 pub mod replay;
 pub mod report;
 pub mod tls;
+pub mod verify;
 
 #[cfg(any(test, feature = "harness"))]
 pub mod harness;

@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod replay;
+
 use std::collections::{HashMap, VecDeque};
 use std::net::Shutdown;
 

@@ -24,6 +24,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod replay;
+
 use std::collections::{HashMap, VecDeque};
 
 use proto_core::io::{ConnId, ConnectError, Event, Instant, Io, Machine, Now};

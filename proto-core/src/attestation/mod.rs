@@ -2,6 +2,7 @@
 //! verifiers that turn evidence into factor verdicts.
 
 pub mod compose;
+pub mod factors;
 pub mod plan;
 pub mod raw;
 pub mod tdx;

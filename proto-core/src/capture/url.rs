@@ -101,7 +101,7 @@ fn check_port(host: &str) -> Result<(), UrlError> {
 }
 
 /// Decodes `%XX` escapes; `+` stays `+` (path semantics).
-fn percent_decode(raw: &str) -> Result<Vec<u8>, UrlError> {
+pub(crate) fn percent_decode(raw: &str) -> Result<Vec<u8>, UrlError> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

@@ -37,6 +37,8 @@ pub struct ReplaySource {
     capture: Capture,
     /// Per exchange, what matching needs, computed once.
     keys: Vec<MatchKey>,
+    /// For [`ReplaySource::answer_in_sequence`]: how often each exchange set was served.
+    served: std::collections::BTreeMap<Vec<usize>, usize>,
 }
 
 /// The matchable parts of one recorded request.
@@ -78,7 +80,26 @@ impl ReplaySource {
                 body_digest: digest_nonempty(exchange.meta.req_body_bytes()),
             })
             .collect();
-        ReplaySource { capture, keys }
+        ReplaySource { capture, keys, served: std::collections::BTreeMap::new() }
+    }
+
+    /// Like [`ReplaySource::answer`], but the n-th request that matches the same recorded
+    /// exchanges gets the n-th of them (the last one once they are used up).
+    ///
+    /// This departs from the reference rule (always the first match) where a session asked the
+    /// same question twice and got different answers: Rekor's index returns a digest's entries
+    /// in a different order on the second lookup, and the recorded entry fetches follow the
+    /// second order. Answering in sequence reproduces the recorded session; the first-match
+    /// rule makes the verifier fetch entries that were never recorded.
+    pub fn answer_in_sequence(&mut self, req: &FetchRequest) -> FetchResult {
+        let matches = self.match_all(req)?;
+        let Some(&last) = matches.last() else {
+            return Err(FetchError::NoReplayMatch { method: req.method.as_str(), url: req.url.clone() });
+        };
+        let count = self.served.entry(matches.clone()).or_insert(0);
+        let index = matches.get(*count).copied().unwrap_or(last);
+        *count += 1;
+        Ok(self.capture.exchanges[index].fetch_response())
     }
 
     /// Answers `req` with the first matching recorded exchange's response (status, headers
@@ -93,6 +114,11 @@ impl ReplaySource {
     /// The position of the exchange that answers `req`, if any. Fails only when the request
     /// URL is not an absolute `https://` URL.
     pub fn match_index(&self, req: &FetchRequest) -> Result<Option<usize>, FetchError> {
+        Ok(self.match_all(req)?.first().copied())
+    }
+
+    /// Every exchange that matches `req`, in file order.
+    fn match_all(&self, req: &FetchRequest) -> Result<Vec<usize>, FetchError> {
         let url = SplitUrl::parse(&req.url)
             .map_err(|e| FetchError::Transport(format!("replay: cannot replay {}: {e}", req.url)))?;
         if !url.scheme.eq_ignore_ascii_case("https") {
@@ -104,7 +130,7 @@ impl ReplaySource {
         let method = req.method.as_str();
         let is_post = req.method == FetchMethod::Post;
         let body_digest = if is_post { digest_nonempty(&req.body) } else { None };
-        let found = self.capture.exchanges.iter().zip(&self.keys).position(|(exchange, key)| {
+        let found = self.capture.exchanges.iter().zip(&self.keys).enumerate().filter(|(_, (exchange, key))| {
             let Some(target) = &key.target else { return false };
             if exchange.meta.method != method || target.host != url.host || target.path != url.path {
                 return false;
@@ -118,7 +144,7 @@ impl ReplaySource {
                 _ => false,
             }
         });
-        Ok(found)
+        Ok(found.map(|(i, _)| i).collect())
     }
 
     /// The recorded exchanges, in file order.

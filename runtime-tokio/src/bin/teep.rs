@@ -1,6 +1,10 @@
 //! `teep`: attested, end-to-end encrypted access to TEE AI providers.
 
-use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use proto_core::report::{Agreement, ReferenceReport, Report, Status, compare};
 
 /// Verifies that an AI provider runs inside genuine TEE hardware, and talks to it only over a
 /// channel bound to that attestation.
@@ -18,23 +22,131 @@ enum Command {
     /// Run an OpenAI-compatible local proxy on 127.0.0.1:8337 (`provider:model` names)
     /// [not yet available].
     Serve,
-    /// Attest a provider and print the factor report [not yet available].
-    Verify,
+    /// Verify a provider's attestation and print the factor report. Today: `--replay DIR`
+    /// verifies a recorded session offline; live verification comes with a later release.
+    Verify(VerifyArgs),
     /// Run attestation and encrypted chat against built-in simulated providers, offline
     /// [not yet available].
     Demo,
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(Args)]
+struct VerifyArgs {
+    /// Provider (venice, neardirect, nearcloud, chutes, phalacloud, nanogpt). With --replay it
+    /// is optional and must match the capture.
+    provider: Option<String>,
+    /// Model name as the provider knows it. With --replay it is optional and must match.
+    #[arg(long)]
+    model: Option<String>,
+    /// Verify a recorded session directory (manifest.json + responses/) instead of the network.
+    #[arg(long, value_name = "DIR")]
+    replay: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// With --replay: compare each factor's verdict with the capture's report.txt; exit 1 on
+    /// any difference that is not a documented deviation.
+    #[arg(long, requires = "replay")]
+    compare: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    /// The report a person reads.
+    Text,
+    /// The report as JSON.
+    Json,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Version => {
             println!("teep {} (TLS: rustls with aws-lc-rs, X25519MLKEM768 preferred)", env!("CARGO_PKG_VERSION"));
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
-        Command::Serve | Command::Verify | Command::Demo => {
+        Command::Verify(args) => match verify(&args) {
+            Ok(code) => code,
+            Err(message) => {
+                eprintln!("teep: {message}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Serve | Command::Demo => {
             eprintln!("teep: this command is not implemented yet in this build");
-            std::process::ExitCode::from(2)
+            ExitCode::from(2)
         }
     }
+}
+
+fn verify(args: &VerifyArgs) -> Result<ExitCode, String> {
+    let Some(dir) = &args.replay else {
+        return Err("live verification is not available yet in this build; use --replay DIR".into());
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let capture = runtime.block_on(runtime_tokio::replay::load_capture(dir)).map_err(|e| e.to_string())?;
+    if let Some(p) = &args.provider {
+        if *p != capture.manifest.provider {
+            return Err(format!("provider {p:?} does not match the capture's {:?}", capture.manifest.provider));
+        }
+    }
+    if let Some(m) = &args.model {
+        if *m != capture.manifest.model {
+            return Err(format!("model {m:?} does not match the capture's {:?}", capture.manifest.model));
+        }
+    }
+    let outcome = proto_core::verify::replay_capture(&capture).map_err(|e| e.to_string())?;
+    for request in &outcome.unmatched {
+        eprintln!("teep: warning: replay had no recorded answer for {request}");
+    }
+    let report = outcome.report.map_err(|e| format!("replay verification: {e}"))?;
+    if args.compare {
+        return compare_with_reference(&report, dir);
+    }
+    match args.format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => print!("{}", report.to_json()),
+    }
+    Ok(if report.is_blocked() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn verdict(v: Option<(Status, bool)>) -> String {
+    match v {
+        None => "absent".to_owned(),
+        Some((status, enforced)) => {
+            format!("{} [{}]", status.as_str(), if enforced { "ENFORCED" } else { "ALLOWED" })
+        }
+    }
+}
+
+fn compare_with_reference(report: &Report, dir: &std::path::Path) -> Result<ExitCode, String> {
+    let path = dir.join("report.txt");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("read captured report {}: {e}", path.display()))?;
+    let reference = ReferenceReport::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rows = compare(report, &reference);
+    let (mut agree, mut known, mut differ) = (0, 0, 0);
+    println!("Comparison with {}", path.display());
+    for row in &rows {
+        match &row.agreement {
+            Agreement::Agree => {
+                agree += 1;
+                println!("  = {:<32} {}", row.name, verdict(row.ours));
+            }
+            Agreement::KnownDeviation(reason) => {
+                known += 1;
+                println!(
+                    "  ~ {:<32} ours {} / reference {} (documented deviation: {reason})",
+                    row.name,
+                    verdict(row.ours),
+                    verdict(row.reference)
+                );
+            }
+            Agreement::Differs => {
+                differ += 1;
+                println!("  ≠ {:<32} ours {} / reference {}", row.name, verdict(row.ours), verdict(row.reference));
+            }
+        }
+    }
+    println!("{} factors: {agree} agree, {known} documented deviations, {differ} differ", rows.len());
+    Ok(if differ == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

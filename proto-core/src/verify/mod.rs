@@ -1,0 +1,374 @@
+//! The attestation machine: from (provider, model, nonce, config) to a verification report.
+//!
+//! It asks for HTTP exchanges ([`FetchRequest`]) and consumes their answers, in any order; it
+//! does not know whether they come from live channels or from a recorded capture. It emits every
+//! fetch whose inputs it already has at once (after the attestation answer: Intel PCS collateral,
+//! NRAS, Proof of Cloud and Rekor together), and builds the report only when every answer is in,
+//! from data keyed by what was asked, so the report never depends on the order of answers.
+//!
+//! ```text
+//!   new ──► [model lookup] ──► attestation fetch(es) ──► parse ──► follow-ups ──► report
+//!                                                          │           (PCS, NRAS, JWKS,
+//!                                                          │            PoC 1→2, Rekor index→entries)
+//!                                                          └──► parse error: Failed
+//! ```
+
+mod drive;
+mod followups;
+mod replay;
+
+pub use drive::drive;
+pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with};
+
+use std::collections::{BTreeMap, VecDeque};
+
+use crate::attestation::factors::{self, E2eeTest, FactorInputs, QuoteInput};
+use crate::attestation::plan::provider as urls;
+use crate::attestation::raw::{ParseError, RawAttestation};
+use crate::attestation::tdx::Quote;
+use crate::fetch::{FetchError, FetchId, FetchMethod, FetchRequest, FetchResult};
+use crate::io::UnixTime;
+use crate::provider::{ProviderKind, parse};
+use crate::report::{AllowFail, Metadata, Report};
+use followups::{Followups, Purpose};
+
+/// Largest attestation answer accepted (the largest provider limit; parsers apply their own).
+const MAX_ATTESTATION_BODY: u64 = 10 * 1024 * 1024;
+
+/// How a verification runs.
+#[derive(Clone, Debug)]
+pub struct VerifyConfig {
+    /// Factors allowed to fail.
+    pub allow_fail: AllowFail,
+    /// The E2EE test outcome to report (live runs fill it after the test; replays from the
+    /// capture).
+    pub e2ee: E2eeTest,
+    /// neardirect: the model node's host, when already known (replays take it from the capture).
+    pub model_host: Option<String>,
+    /// chutes: the chute UUID, when already known (replays take it from the capture).
+    pub chute_id: Option<String>,
+    /// Bearer token for the provider's attestation endpoint (never logged).
+    pub api_key: Option<String>,
+}
+
+impl VerifyConfig {
+    /// Provider defaults: default allow-fail list, no E2EE test, nothing resolved.
+    pub fn defaults(provider: ProviderKind) -> Self {
+        Self {
+            allow_fail: AllowFail::provider_default(provider),
+            e2ee: E2eeTest::NotConfigured,
+            model_host: None,
+            chute_id: None,
+            api_key: None,
+        }
+    }
+}
+
+/// Why a verification produced no report at all.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The attestation could not be fetched.
+    #[error("fetch attestation: {0}")]
+    Fetch(FetchError),
+    /// The attestation endpoint answered with an error status.
+    #[error("attestation endpoint returned HTTP {status}: {snippet}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The start of the body.
+        snippet: String,
+    },
+    /// The attestation answer could not be parsed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// A lookup this build cannot make yet (live model resolution).
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// The attestation machine. See the module documentation.
+pub struct Verification {
+    provider: ProviderKind,
+    model: String,
+    nonce_hex: String,
+    config: VerifyConfig,
+    verified_at: String,
+    next_id: u32,
+    queue: VecDeque<FetchRequest>,
+    pending: BTreeMap<FetchId, Purpose>,
+    stage: Stage,
+    result: Option<Result<Report, VerifyError>>,
+    /// Fetches replay could not answer, with their purpose (filtered when the run ends: a
+    /// fetch made moot by another answer does not count).
+    unmatched: Vec<(Purpose, String)>,
+    /// Fetches made moot by another answer (a Proof of Cloud 403 cancels the other stage-1
+    /// requests, which the reference recorder therefore never saw).
+    cancelled: std::collections::BTreeSet<Purpose>,
+}
+
+enum Stage {
+    Attesting,
+    ChutesInstances { chute_id: String },
+    ChutesEvidence { chute_id: String, instances: Vec<u8> },
+    Following { raw: Box<RawAttestation>, quotes: Box<Quotes>, followups: Followups },
+    Done,
+}
+
+/// The parsed quotes of an attestation.
+struct Quotes {
+    model: Result<Option<Quote>, String>,
+    gateway: Option<Result<Quote, String>>,
+}
+
+impl Verification {
+    /// Starts a verification of `model` at `provider` with our `nonce`. `now.wall` is the time
+    /// every validity decision is made at (replays pin it to the capture's time).
+    pub fn new(provider: ProviderKind, model: &str, nonce: [u8; 32], config: VerifyConfig, wall: UnixTime) -> Self {
+        let mut v = Self {
+            provider,
+            model: model.to_owned(),
+            nonce_hex: hex::encode(nonce),
+            config,
+            verified_at: rfc3339(wall),
+            next_id: 0,
+            queue: VecDeque::new(),
+            pending: BTreeMap::new(),
+            stage: Stage::Attesting,
+            result: None,
+            unmatched: Vec::new(),
+            cancelled: std::collections::BTreeSet::new(),
+        };
+        v.start();
+        v
+    }
+
+    /// The next fetch to make, or `None` until an answer arrives.
+    pub fn poll_fetch(&mut self) -> Option<FetchRequest> {
+        self.queue.pop_front()
+    }
+
+    /// The report (or the error that prevented one), once every answer is in.
+    pub fn poll_report(&mut self) -> Option<Result<Report, VerifyError>> {
+        self.result.take()
+    }
+
+    /// True once the verification has ended (report or error taken or waiting).
+    pub fn is_done(&self) -> bool {
+        matches!(self.stage, Stage::Done)
+    }
+
+    /// Requests that replay could not answer (`METHOD URL`), for conformance checks. Requests
+    /// made moot by another answer are not listed.
+    pub fn unmatched(&self) -> Vec<String> {
+        self.unmatched.iter().filter(|(p, _)| !self.cancelled.contains(p)).map(|(_, r)| r.clone()).collect()
+    }
+
+    fn push(&mut self, purpose: Purpose, method: FetchMethod, url: String, body: Vec<u8>, max_body: u64) {
+        let id = FetchId(self.next_id);
+        self.next_id += 1;
+        let mut headers = Vec::new();
+        if matches!(purpose, Purpose::Attestation | Purpose::ChutesInstances | Purpose::ChutesEvidence) {
+            if let Some(key) = &self.config.api_key {
+                headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
+            }
+        }
+        if method == FetchMethod::Post {
+            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        }
+        self.pending.insert(id, purpose);
+        self.queue.push_back(FetchRequest { id, method, url, headers, body, max_body });
+    }
+
+    fn start(&mut self) {
+        let nonce = self.nonce_hex.clone();
+        let url = match self.provider {
+            ProviderKind::Venice => urls::venice_attestation_url(urls::VENICE_BASE_URL, &self.model, &nonce),
+            ProviderKind::NanoGpt => urls::nanogpt_attestation_url(urls::NANOGPT_BASE_URL, &self.model, &nonce),
+            ProviderKind::PhalaCloud => {
+                urls::phalacloud_attestation_url(urls::PHALACLOUD_BASE_URL, &self.model, &nonce)
+            }
+            ProviderKind::NearCloud => urls::nearcloud_attestation_url(&self.model, &nonce),
+            ProviderKind::NearDirect => match self.config.model_host.clone() {
+                Some(host) => urls::neardirect_attestation_url(&host, &nonce),
+                None => return self.finish(Err(VerifyError::Unsupported(
+                    "neardirect: model host discovery is not available in this build; give the host".into(),
+                ))),
+            },
+            ProviderKind::Chutes => match self.config.chute_id.clone() {
+                Some(chute_id) => {
+                    let url = urls::chutes_instances_url(urls::CHUTES_BASE_URL, &chute_id);
+                    self.stage = Stage::ChutesInstances { chute_id };
+                    self.push(Purpose::ChutesInstances, FetchMethod::Get, url, Vec::new(), MAX_ATTESTATION_BODY);
+                    return;
+                }
+                None => return self.finish(Err(VerifyError::Unsupported(
+                    "chutes: model to chute resolution is not available in this build; give the chute id".into(),
+                ))),
+            },
+        };
+        self.push(Purpose::Attestation, FetchMethod::Get, url, Vec::new(), MAX_ATTESTATION_BODY);
+    }
+
+    /// Feeds the answer to fetch `id`. Answers may come in any order.
+    pub fn handle_fetch(&mut self, id: FetchId, result: FetchResult) {
+        let Some(purpose) = self.pending.remove(&id) else { return };
+        if let Err(FetchError::NoReplayMatch { method, url }) = &result {
+            self.unmatched.push((purpose.clone(), format!("{method} {url}")));
+        }
+        match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::Attesting => match ok_body(result) {
+                Ok(body) => self.on_attestation(None, &body),
+                Err(e) => self.finish(Err(e)),
+            },
+            Stage::ChutesInstances { chute_id } => match ok_body(result) {
+                Ok(instances) => {
+                    let url = urls::chutes_evidence_url(urls::CHUTES_BASE_URL, &chute_id, &self.nonce_hex);
+                    self.stage = Stage::ChutesEvidence { chute_id, instances };
+                    self.push(Purpose::ChutesEvidence, FetchMethod::Get, url, Vec::new(), MAX_ATTESTATION_BODY);
+                }
+                Err(e) => self.finish(Err(e)),
+            },
+            Stage::ChutesEvidence { chute_id, instances } => match ok_body(result) {
+                Ok(evidence) => self.on_attestation(Some((&chute_id, &instances)), &evidence),
+                Err(e) => self.finish(Err(e)),
+            },
+            Stage::Following { raw, quotes, mut followups } => {
+                let more = followups.record(purpose, result);
+                for (purpose, method, url, body) in more {
+                    self.push(purpose, method, url, body, followups::MAX_FOLLOWUP_BODY);
+                }
+                self.cancelled.extend(followups.cancelled.iter().cloned());
+                self.stage = Stage::Following { raw, quotes, followups };
+                self.maybe_finish();
+            }
+            Stage::Done => {}
+        }
+    }
+
+    fn on_attestation(&mut self, chutes: Option<(&str, &[u8])>, body: &[u8]) {
+        let parsed = match (self.provider, chutes) {
+            (ProviderKind::Venice, _) => parse::parse_venice(body),
+            (ProviderKind::NanoGpt, _) => parse::parse_nanogpt(body),
+            (ProviderKind::PhalaCloud, _) => parse::parse_phalacloud(body),
+            (ProviderKind::NearDirect, _) => parse::parse_near_model(body, &self.model),
+            (ProviderKind::NearCloud, _) => parse::parse_nearcloud(body, &self.model),
+            (ProviderKind::Chutes, Some((chute_id, instances))) => {
+                parse::parse_chutes(instances, body, &self.nonce_hex, chute_id)
+            }
+            (ProviderKind::Chutes, None) => unreachable!("chutes attests through instances and evidence"),
+        };
+        let raw = match parsed {
+            Ok(raw) => raw,
+            Err(e) => return self.finish(Err(e.into())),
+        };
+        let quotes = Quotes {
+            model: if raw.intel_quote.is_empty() {
+                Ok(None)
+            } else {
+                Quote::from_hex(&raw.intel_quote).map(Some).map_err(|e| e.to_string())
+            },
+            gateway: raw
+                .gateway
+                .as_ref()
+                .filter(|g| !g.intel_quote.is_empty())
+                .map(|g| Quote::from_hex(&g.intel_quote).map_err(|e| e.to_string())),
+        };
+        let mut followups = Followups::default();
+        let first = followups.start(&raw, quotes.model.as_ref().ok().and_then(Option::as_ref), quotes.gateway.as_ref().and_then(|g| g.as_ref().ok()));
+        for (purpose, method, url, body) in first {
+            self.push(purpose, method, url, body, followups::MAX_FOLLOWUP_BODY);
+        }
+        self.stage = Stage::Following { raw: Box::new(raw), quotes: Box::new(quotes), followups };
+        self.maybe_finish();
+    }
+
+    fn maybe_finish(&mut self) {
+        if !self.pending.is_empty() {
+            return;
+        }
+        let Stage::Following { raw, quotes, .. } = std::mem::replace(&mut self.stage, Stage::Done) else { return };
+        let report = self.build_report(&raw, &quotes);
+        self.finish(Ok(report));
+    }
+
+    fn build_report(&self, raw: &RawAttestation, quotes: &Quotes) -> Report {
+        let quote = match &quotes.model {
+            Ok(None) => QuoteInput::Absent,
+            Ok(Some(q)) => QuoteInput::Parsed(q),
+            Err(e) => QuoteInput::Invalid(e.clone()),
+        };
+        let gateway_quote = quotes.gateway.as_ref().map(|g| match g {
+            Ok(q) => QuoteInput::Parsed(q),
+            Err(e) => QuoteInput::Invalid(e.clone()),
+        });
+        let inputs = FactorInputs {
+            provider: self.provider,
+            nonce_hex: &self.nonce_hex,
+            raw,
+            quote,
+            gateway_quote,
+            e2ee: &self.config.e2ee,
+        };
+        let verdicts = factors::evaluate(&inputs);
+        let metadata = metadata(raw, quotes.model.as_ref().ok().and_then(Option::as_ref));
+        Report::build(
+            self.provider.name(),
+            &self.model,
+            &self.nonce_hex,
+            &self.verified_at,
+            metadata,
+            verdicts,
+            &self.config.allow_fail,
+        )
+    }
+
+    fn finish(&mut self, result: Result<Report, VerifyError>) {
+        self.stage = Stage::Done;
+        self.queue.clear();
+        self.result = Some(result);
+    }
+}
+
+fn ok_body(result: FetchResult) -> Result<Vec<u8>, VerifyError> {
+    let response = result.map_err(VerifyError::Fetch)?;
+    if response.status != 200 {
+        let snippet: String = String::from_utf8_lossy(&response.body).chars().take(512).collect();
+        return Err(VerifyError::Status { status: response.status, snippet });
+    }
+    Ok(response.body)
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+fn metadata(raw: &RawAttestation, quote: Option<&Quote>) -> Metadata {
+    let mut m = Metadata {
+        hardware: non_empty(&raw.tee_hardware),
+        upstream: non_empty(&raw.upstream_model),
+        app: non_empty(&raw.app_name),
+        compose_hash: non_empty(&raw.compose_hash),
+        os_image: non_empty(&raw.os_image_hash),
+        device: non_empty(&raw.device_id),
+        ppid: None,
+        nonce_source: non_empty(&raw.nonce_source),
+        candidates: raw.candidates,
+        event_log: raw.event_log_count,
+        hidden: BTreeMap::new(),
+    };
+    if let Some(q) = quote {
+        m.ppid = q.pck_leaf().ok().map(|pck| pck.ppid_hex());
+        m.hidden.insert("mrtd".into(), q.mr_td_hex());
+    }
+    m
+}
+
+/// RFC 3339 UTC rendering of a wall time (seconds).
+pub(crate) fn rfc3339(wall: UnixTime) -> String {
+    let secs = i64::try_from(wall.as_secs()).unwrap_or(i64::MAX);
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| format!("@{secs}"))
+}
