@@ -295,12 +295,12 @@ fn nanogpt_march_responses_by_format() {
             Some(AttestationFormat::Gateway) => {
                 counts[2] += 1;
                 let e = parsed.expect_err("gateway is unsupported");
-                assert_eq!(e.to_string(), "nanogpt: unsupported attestation format \"gateway\"");
+                assert_eq!(e.to_string(), "nanogpt: unsupported attestation format \"gateway\" (from the gateway_attestation field)");
             }
             Some(AttestationFormat::Tinfoil) => {
                 counts[3] += 1;
                 let e = parsed.expect_err("tinfoil is unsupported");
-                assert_eq!(e.to_string(), "nanogpt: unsupported attestation format \"tinfoil\"");
+                assert_eq!(e.to_string(), "nanogpt: unsupported attestation format \"tinfoil\" (from the format field)");
             }
             None => panic!("{model}: no format detected"),
         }

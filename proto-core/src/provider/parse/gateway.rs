@@ -89,7 +89,8 @@ pub(super) fn dispatch(value: &Value) -> Result<RawAttestation, Reason> {
         Some(AttestationFormat::Dstack) => super::dstack::parse_value(value),
         Some(AttestationFormat::Chutes) => parse_wrapped_chutes(value),
         Some(other @ (AttestationFormat::Tinfoil | AttestationFormat::Gateway)) => {
-            Err(format!("unsupported attestation format {:?}", other.name()))
+            let field = if other == AttestationFormat::Tinfoil { "format" } else { "gateway_attestation" };
+            Err(format!("unsupported attestation format {:?} (from the {field} field)", other.name()))
         }
         None => Err("unrecognised attestation format (no non-empty format, attestation_type or intel_quote \
                      string and no gateway_attestation member)"

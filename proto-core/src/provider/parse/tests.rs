@@ -598,11 +598,11 @@ fn gateways_refuse_unknown_and_unsupported_formats() {
     ] {
         assert_eq!(
             reason(parse(br#"{"format":"https://tinfoil.sh/predicate/tdx-guest/v2","body":{}}"#)),
-            format!("{name}: unsupported attestation format \"tinfoil\"")
+            format!("{name}: unsupported attestation format \"tinfoil\" (from the format field)")
         );
         assert_eq!(
             reason(parse(br#"{"gateway_attestation":{},"model_attestations":[]}"#)),
-            format!("{name}: unsupported attestation format \"gateway\"")
+            format!("{name}: unsupported attestation format \"gateway\" (from the gateway_attestation field)")
         );
         assert!(reason(parse(b"{}")).starts_with(&format!("{name}: unrecognised attestation format")));
         assert!(

@@ -1,0 +1,131 @@
+//! `teep verify --replay` from the command line: outputs, exit codes, and one-line errors for
+//! bad captures.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn captures() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/captures");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("\n*** SKIPPED: {} is absent; CLI replay tests did not run. ***\n", dir.display());
+        None
+    }
+}
+
+fn teep(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_teep")).args(args).output().expect("run teep");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Copies a capture into a fresh temporary directory (never into the repository).
+fn scratch_copy(src: &Path, tag: &str) -> PathBuf {
+    let dst = std::env::temp_dir().join(format!("teep-cli-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::create_dir_all(dst.join("responses")).unwrap();
+    for name in ["manifest.json", "report.txt"] {
+        std::fs::copy(src.join(name), dst.join(name)).unwrap();
+    }
+    for entry in std::fs::read_dir(src.join("responses")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dst.join("responses").join(path.file_name().unwrap())).unwrap();
+    }
+    dst
+}
+
+fn nanogpt(root: &Path) -> PathBuf {
+    root.join("nanogpt_tee_gemma-3-27b-it_20260610_014905")
+}
+
+fn assert_one_line_error(tag: &str, (code, stdout, stderr): (i32, String, String), needle: &str) {
+    assert_eq!(code, 1, "{tag}: exit code; stderr: {stderr}");
+    assert!(stdout.is_empty(), "{tag}: nothing on stdout, got {stdout}");
+    assert!(!stderr.contains("panicked"), "{tag}: panic: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{tag}: one line: {stderr}");
+    assert!(stderr.contains(needle), "{tag}: {stderr:?} should name {needle:?}");
+}
+
+#[test]
+fn text_json_and_compare_outputs() {
+    let Some(root) = captures() else { return };
+    let dir = root.join("neardirect_qwen_qwen3.5-122b-a10b_20260610_015359");
+    let dir = dir.to_str().unwrap();
+    let (code, text, _) = teep(&["verify", "--replay", dir]);
+    assert!(text.starts_with("Attestation Report: neardirect / Qwen/Qwen3.5-122B-A10B\n"), "{text}");
+    assert!(text.contains("Tier 1: Core Attestation") && text.contains("\nScore: "));
+    let (json_code, json, _) = teep(&["verify", "--replay", dir, "--format", "json"]);
+    assert!(json.contains("\"provider\": \"neardirect\"") && json.contains("\"factors\""));
+    assert_eq!(code, json_code);
+    let blocked = json.contains("\"blocked\": true");
+    assert_eq!(code, if blocked { 1 } else { 0 });
+    let (_, compare, _) = teep(&["verify", "--replay", dir, "--compare"]);
+    assert!(compare.contains("= nonce_match"), "{compare}");
+    assert!(compare.contains("factors:"), "{compare}");
+    // Provider and model, when given, must match the capture.
+    let (code, _, err) = teep(&["verify", "venice", "--replay", dir]);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not match"), "{err}");
+}
+
+#[test]
+fn missing_body_file_is_a_one_line_error_naming_it() {
+    let Some(root) = captures() else { return };
+    let dir = scratch_copy(&nanogpt(&root), "nobody");
+    let victim = std::fs::read_dir(dir.join("responses"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("0003_") && p.extension().is_some_and(|e| e == "body"))
+        .unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    let name = victim.file_name().unwrap().to_string_lossy().into_owned();
+    assert_one_line_error("missing body", teep(&["verify", "--replay", dir.to_str().unwrap()]), &name);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn manifest_problems_are_one_line_errors_naming_the_field() {
+    let Some(root) = captures() else { return };
+    let original = std::fs::read_to_string(nanogpt(&root).join("manifest.json")).unwrap();
+    let nonce = original.split("\"nonce_hex\": \"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let cases = [
+        ("truncated", original[..original.len() / 2].to_owned(), "manifest.json"),
+        ("short-nonce", original.replace(&nonce, &nonce[..10]), "nonce_hex"),
+        ("provider", original.replace("\"provider\": \"nanogpt\"", "\"provider\": \"tinfoil\""), "provider"),
+    ];
+    for (tag, manifest, needle) in cases {
+        let dir = scratch_copy(&nanogpt(&root), tag);
+        std::fs::write(dir.join("manifest.json"), manifest).unwrap();
+        assert_one_line_error(tag, teep(&["verify", "--replay", dir.to_str().unwrap()]), needle);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
+
+#[test]
+fn attestation_with_an_unknown_format_is_a_one_line_error() {
+    let Some(root) = captures() else { return };
+    let dir = scratch_copy(&nanogpt(&root), "format");
+    let body = std::fs::read_dir(dir.join("responses"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains("0001_") && p.extension().is_some_and(|e| e == "body"))
+        .unwrap();
+    std::fs::write(&body, br#"{"format":"https://example.invalid/predicate/v9","body":"x"}"#).unwrap();
+    assert_one_line_error("format", teep(&["verify", "--replay", dir.to_str().unwrap()]), "format field");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_directory_that_is_not_a_capture_is_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("teep-cli-empty-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    assert_one_line_error("empty", teep(&["verify", "--replay", dir.to_str().unwrap()]), "manifest.json");
+    let (code, _, err) = teep(&["verify", "venice", "--model", "m"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--replay"), "{err}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
