@@ -9,13 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use base64::Engine as _;
 
 use crate::attestation::compose::{self, ComposeImages};
-use crate::attestation::plan::{nras, pcs, poc, rekor};
+use crate::attestation::plan::{PlannedRequest, nras, pcs, poc, rekor};
 use crate::attestation::raw::RawAttestation;
 use crate::attestation::tdx::Quote;
-use crate::fetch::{FetchMethod, FetchResult};
-
-/// Largest answer accepted for collateral, NRAS, Proof of Cloud and Rekor fetches.
-pub(super) const MAX_FOLLOWUP_BODY: u64 = 10 * 1024 * 1024;
+use crate::fetch::FetchResult;
 
 /// Largest number of Rekor UUIDs followed per digest.
 const MAX_REKOR_UUIDS: usize = 64;
@@ -48,8 +45,8 @@ pub(crate) enum Purpose {
     RekorEntry(usize, usize),
 }
 
-/// A fetch to make: purpose, method, URL, body.
-pub(super) type Planned = (Purpose, FetchMethod, String, Vec<u8>);
+/// A fetch to make, and what it is for.
+pub(super) type Planned = (Purpose, PlannedRequest);
 
 /// Per-quote inputs kept for later stages.
 #[derive(Debug, Default)]
@@ -76,9 +73,9 @@ impl Followups {
         if let Some(q) = model {
             pcs(&mut out, Side::Model, q);
         }
-        if let Some(body) = nras::nras_request_body(raw) {
-            out.push((Purpose::NrasAttest, FetchMethod::Post, nras::NRAS_ATTEST_URL.to_owned(), body));
-            out.push((Purpose::NrasJwks, FetchMethod::Get, nras::NRAS_JWKS_URL.to_owned(), Vec::new()));
+        if let Some(request) = nras::nras_attest_request(raw) {
+            out.push((Purpose::NrasAttest, request));
+            out.push((Purpose::NrasJwks, nras::nras_jwks_request()));
         }
         if !raw.intel_quote.is_empty() {
             self.poc_stage1(&mut out, Side::Model, &raw.intel_quote);
@@ -89,15 +86,15 @@ impl Followups {
         }
         self.digests = rekor_digests(raw, model, gateway);
         for (i, digest) in self.digests.iter().enumerate() {
-            out.push((Purpose::RekorIndex(i), FetchMethod::Post, rekor::REKOR_INDEX_URL.to_owned(), rekor::index_body(digest)));
+            out.push((Purpose::RekorIndex(i), rekor::index_request(digest)));
         }
         out
     }
 
     fn poc_stage1(&mut self, out: &mut Vec<Planned>, side: Side, quote_hex: &str) {
         self.sides.insert(side, QuoteSide { quote_hex: quote_hex.to_owned() });
-        for (i, peer) in poc::POC_PEERS.iter().enumerate() {
-            out.push((Purpose::PocStage1(side, i), FetchMethod::Post, poc::get_jwt_url(peer), poc::stage1_body(quote_hex)));
+        for (i, request) in poc::stage1_requests(quote_hex).into_iter().enumerate() {
+            out.push((Purpose::PocStage1(side, i), request));
         }
     }
 
@@ -108,8 +105,8 @@ impl Followups {
             Purpose::PcsQeIdentity(side) => {
                 if let Ok(r) = &result {
                     let chain = r.header("SGX-Enclave-Identity-Issuer-Chain").unwrap_or("");
-                    let url = pcs::root_ca_crl_url(root_crl_distribution_point(chain).as_deref());
-                    out.push((Purpose::PcsRootCrl(*side), FetchMethod::Get, url, Vec::new()));
+                    let request = pcs::root_ca_crl_request(root_crl_distribution_point(chain).as_deref());
+                    out.push((Purpose::PcsRootCrl(*side), request));
                 }
             }
             Purpose::PocStage1(side, _) => {
@@ -126,9 +123,7 @@ impl Followups {
             Purpose::RekorIndex(d) => {
                 // Like the reference, look a digest that has entries up again for provenance.
                 if rekor_uuids(&result).first().is_some() {
-                    let digest = &self.digests[*d];
-                    let body = rekor::index_body(digest);
-                    out.push((Purpose::RekorProvenanceIndex(*d), FetchMethod::Post, rekor::REKOR_INDEX_URL.to_owned(), body));
+                    out.push((Purpose::RekorProvenanceIndex(*d), rekor::index_request(&self.digests[*d])));
                 }
             }
             Purpose::RekorProvenanceIndex(d) => {
@@ -169,8 +164,8 @@ impl Followups {
         let mut partial: Option<BTreeMap<String, String>> = None;
         for (step, peer) in plan.peers.iter().enumerate() {
             let Some(answer) = self.answers.get(&Purpose::PocStage2(side, step)) else {
-                let body = poc::stage2_body(&quote_hex, &plan.nonces, partial.as_ref());
-                return vec![(Purpose::PocStage2(side, step), FetchMethod::Post, poc::get_jwt_url(peer), body)];
+                let request = poc::stage2_request(peer, &quote_hex, &plan.nonces, partial.as_ref());
+                return vec![(Purpose::PocStage2(side, step), request)];
             };
             match ok_body(answer).map(|b| poc::parse_stage2(peer, b)) {
                 Some(Ok(poc::Stage2Reply::Partial(sigs))) => partial = Some(sigs),
@@ -184,14 +179,14 @@ impl Followups {
 fn pcs(out: &mut Vec<Planned>, side: Side, quote: &Quote) {
     let Ok(pck) = quote.pck_leaf() else { return };
     let Some(ca) = pck.issuer_cn.as_deref().and_then(pcs::PckCa::from_issuer_cn) else { return };
-    out.push((Purpose::PcsTcbInfo(side), FetchMethod::Get, pcs::tcb_info_url(&pck.fmspc), Vec::new()));
-    out.push((Purpose::PcsQeIdentity(side), FetchMethod::Get, pcs::QE_IDENTITY_URL.to_owned(), Vec::new()));
-    out.push((Purpose::PcsPckCrl(side), FetchMethod::Get, pcs::pck_crl_url(ca), Vec::new()));
+    let [tcb_info, qe_identity, pck_crl] = pcs::collateral_requests(&pck.fmspc, ca);
+    out.push((Purpose::PcsTcbInfo(side), tcb_info));
+    out.push((Purpose::PcsQeIdentity(side), qe_identity));
+    out.push((Purpose::PcsPckCrl(side), pck_crl));
 }
 
 fn rekor_entry(digest: usize, index: usize, uuid: &str) -> Planned {
-    let body = rekor::entries_body(&[uuid]);
-    (Purpose::RekorEntry(digest, index), FetchMethod::Post, rekor::REKOR_ENTRIES_URL.to_owned(), body)
+    (Purpose::RekorEntry(digest, index), rekor::entry_request(uuid))
 }
 
 /// Image digests to look up in Rekor: model then gateway images, only where the compose file

@@ -23,16 +23,18 @@ pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::attestation::factors::{self, E2eeTest, FactorInputs, QuoteInput};
+use crate::attestation::plan::PlannedRequest;
 use crate::attestation::plan::provider as urls;
 use crate::attestation::raw::{ParseError, RawAttestation};
 use crate::attestation::tdx::Quote;
-use crate::fetch::{FetchError, FetchId, FetchMethod, FetchRequest, FetchResult};
+use crate::fetch::{FetchError, FetchId, FetchRequest, FetchResult};
 use crate::io::UnixTime;
 use crate::provider::{ProviderKind, parse};
 use crate::report::{AllowFail, Metadata, Report};
 use followups::{Followups, Purpose};
 
-/// Largest attestation answer accepted (the largest provider limit; parsers apply their own).
+/// Largest attestation answer accepted from the transport (parsers apply each provider's own
+/// tighter limit).
 const MAX_ATTESTATION_BODY: u64 = 10 * 1024 * 1024;
 
 /// How a verification runs.
@@ -164,20 +166,19 @@ impl Verification {
         self.unmatched.iter().filter(|(p, _)| !self.cancelled.contains(p)).map(|(_, r)| r.clone()).collect()
     }
 
-    fn push(&mut self, purpose: Purpose, method: FetchMethod, url: String, body: Vec<u8>, max_body: u64) {
+    fn push(&mut self, purpose: Purpose, mut request: PlannedRequest) {
         let id = FetchId(self.next_id);
         self.next_id += 1;
-        let mut headers = Vec::new();
-        if matches!(purpose, Purpose::Attestation | Purpose::ChutesInstances | Purpose::ChutesEvidence) {
-            if let Some(key) = &self.config.api_key {
-                headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
-            }
-        }
-        if method == FetchMethod::Post {
-            headers.push(("Content-Type".to_owned(), "application/json".to_owned()));
+        let to_provider = matches!(purpose, Purpose::Attestation | Purpose::ChutesInstances | Purpose::ChutesEvidence);
+        if let (true, Some(key)) = (to_provider, &self.config.api_key) {
+            request.headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
         }
         self.pending.insert(id, purpose);
-        self.queue.push_back(FetchRequest { id, method, url, headers, body, max_body });
+        self.queue.push_back(request.into_fetch_request(id));
+    }
+
+    fn provider_get(&mut self, purpose: Purpose, url: String) {
+        self.push(purpose, PlannedRequest::get(url, MAX_ATTESTATION_BODY));
     }
 
     fn start(&mut self) {
@@ -199,7 +200,7 @@ impl Verification {
                 Some(chute_id) => {
                     let url = urls::chutes_instances_url(urls::CHUTES_BASE_URL, &chute_id);
                     self.stage = Stage::ChutesInstances { chute_id };
-                    self.push(Purpose::ChutesInstances, FetchMethod::Get, url, Vec::new(), MAX_ATTESTATION_BODY);
+                    self.provider_get(Purpose::ChutesInstances, url);
                     return;
                 }
                 None => return self.finish(Err(VerifyError::Unsupported(
@@ -207,7 +208,7 @@ impl Verification {
                 ))),
             },
         };
-        self.push(Purpose::Attestation, FetchMethod::Get, url, Vec::new(), MAX_ATTESTATION_BODY);
+        self.provider_get(Purpose::Attestation, url);
     }
 
     /// Feeds the answer to fetch `id`. Answers may come in any order.
@@ -225,7 +226,7 @@ impl Verification {
                 Ok(instances) => {
                     let url = urls::chutes_evidence_url(urls::CHUTES_BASE_URL, &chute_id, &self.nonce_hex);
                     self.stage = Stage::ChutesEvidence { chute_id, instances };
-                    self.push(Purpose::ChutesEvidence, FetchMethod::Get, url, Vec::new(), MAX_ATTESTATION_BODY);
+                    self.provider_get(Purpose::ChutesEvidence, url);
                 }
                 Err(e) => self.finish(Err(e)),
             },
@@ -235,8 +236,8 @@ impl Verification {
             },
             Stage::Following { raw, quotes, mut followups } => {
                 let more = followups.record(purpose, result);
-                for (purpose, method, url, body) in more {
-                    self.push(purpose, method, url, body, followups::MAX_FOLLOWUP_BODY);
+                for (purpose, request) in more {
+                    self.push(purpose, request);
                 }
                 self.cancelled.extend(followups.cancelled.iter().cloned());
                 self.stage = Stage::Following { raw, quotes, followups };
@@ -276,8 +277,8 @@ impl Verification {
         };
         let mut followups = Followups::default();
         let first = followups.start(&raw, quotes.model.as_ref().ok().and_then(Option::as_ref), quotes.gateway.as_ref().and_then(|g| g.as_ref().ok()));
-        for (purpose, method, url, body) in first {
-            self.push(purpose, method, url, body, followups::MAX_FOLLOWUP_BODY);
+        for (purpose, request) in first {
+            self.push(purpose, request);
         }
         self.stage = Stage::Following { raw: Box::new(raw), quotes: Box::new(quotes), followups };
         self.maybe_finish();
