@@ -27,6 +27,8 @@ pub(crate) enum Side {
 /// What a fetch is for.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum Purpose {
+    NearEndpoints,
+    ChutesModels,
     Attestation,
     ChutesInstances,
     ChutesEvidence,

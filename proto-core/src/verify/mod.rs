@@ -16,6 +16,8 @@
 mod drive;
 mod followups;
 mod replay;
+#[cfg(test)]
+mod tests;
 
 pub use drive::drive;
 pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with};
@@ -84,7 +86,15 @@ pub enum VerifyError {
     /// The attestation answer could not be parsed.
     #[error(transparent)]
     Parse(#[from] ParseError),
-    /// A lookup this build cannot make yet (live model resolution).
+    /// The model lookup does not know the model.
+    #[error("unknown model {model:?} ({lookup})")]
+    UnknownModel {
+        /// The model asked for.
+        model: String,
+        /// Which lookup did not list it.
+        lookup: &'static str,
+    },
+    /// The verification could not proceed (a driver or internal limit).
     #[error("{0}")]
     Unsupported(String),
 }
@@ -110,6 +120,8 @@ pub struct Verification {
 }
 
 enum Stage {
+    ResolvingNearHost,
+    ResolvingChute,
     Attesting,
     ChutesInstances { chute_id: String },
     ChutesEvidence { chute_id: String, instances: Vec<u8> },
@@ -136,7 +148,7 @@ impl Verification {
             next_id: 0,
             queue: VecDeque::new(),
             pending: BTreeMap::new(),
-            stage: Stage::Attesting,
+            stage: Stage::Done,
             result: None,
             unmatched: Vec::new(),
             cancelled: std::collections::BTreeSet::new(),
@@ -169,7 +181,10 @@ impl Verification {
     fn push(&mut self, purpose: Purpose, mut request: PlannedRequest) {
         let id = FetchId(self.next_id);
         self.next_id += 1;
-        let to_provider = matches!(purpose, Purpose::Attestation | Purpose::ChutesInstances | Purpose::ChutesEvidence);
+        let to_provider = matches!(
+            purpose,
+            Purpose::Attestation | Purpose::ChutesInstances | Purpose::ChutesEvidence | Purpose::ChutesModels
+        );
         if let (true, Some(key)) = (to_provider, &self.config.api_key) {
             request.headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
         }
@@ -192,23 +207,57 @@ impl Verification {
             ProviderKind::NearCloud => urls::nearcloud_attestation_url(&self.model, &nonce),
             ProviderKind::NearDirect => match self.config.model_host.clone() {
                 Some(host) => urls::neardirect_attestation_url(&host, &nonce),
-                None => return self.finish(Err(VerifyError::Unsupported(
-                    "neardirect: model host discovery is not available in this build; give the host".into(),
-                ))),
-            },
-            ProviderKind::Chutes => match self.config.chute_id.clone() {
-                Some(chute_id) => {
-                    let url = urls::chutes_instances_url(urls::CHUTES_BASE_URL, &chute_id);
-                    self.stage = Stage::ChutesInstances { chute_id };
-                    self.provider_get(Purpose::ChutesInstances, url);
-                    return;
+                None => {
+                    self.stage = Stage::ResolvingNearHost;
+                    return self.push(Purpose::NearEndpoints, urls::near_endpoints_request());
                 }
-                None => return self.finish(Err(VerifyError::Unsupported(
-                    "chutes: model to chute resolution is not available in this build; give the chute id".into(),
-                ))),
             },
+            ProviderKind::Chutes => {
+                let known = self.config.chute_id.clone();
+                match known.or_else(|| urls::chutes_looks_like_uuid(&self.model).then(|| self.model.clone())) {
+                    Some(chute_id) => return self.request_instances(chute_id),
+                    None => {
+                        self.stage = Stage::ResolvingChute;
+                        return self.push(Purpose::ChutesModels, urls::chutes_models_request());
+                    }
+                }
+            }
         };
+        self.stage = Stage::Attesting;
         self.provider_get(Purpose::Attestation, url);
+    }
+
+    fn request_instances(&mut self, chute_id: String) {
+        let url = urls::chutes_instances_url(urls::CHUTES_BASE_URL, &chute_id);
+        self.stage = Stage::ChutesInstances { chute_id };
+        self.provider_get(Purpose::ChutesInstances, url);
+    }
+
+    fn on_near_endpoints(&mut self, body: &[u8]) {
+        let host = parse::lookup::near_endpoints(body).map(|map| map.get(&self.model).cloned());
+        match host {
+            Err(e) => self.finish(Err(e.into())),
+            Ok(None) => self.finish(Err(VerifyError::UnknownModel {
+                model: self.model.clone(),
+                lookup: "not in NEAR endpoint discovery",
+            })),
+            Ok(Some(host)) => {
+                let url = urls::neardirect_attestation_url(&host, &self.nonce_hex);
+                self.stage = Stage::Attesting;
+                self.provider_get(Purpose::Attestation, url);
+            }
+        }
+    }
+
+    fn on_chutes_models(&mut self, body: &[u8]) {
+        match parse::lookup::chutes_models(body).map(|map| map.get(&self.model).cloned()) {
+            Err(e) => self.finish(Err(e.into())),
+            Ok(None) => self.finish(Err(VerifyError::UnknownModel {
+                model: self.model.clone(),
+                lookup: "not in the Chutes model list; pass a chute UUID or a listed model",
+            })),
+            Ok(Some(chute_id)) => self.request_instances(chute_id),
+        }
     }
 
     /// Feeds the answer to fetch `id`. Answers may come in any order.
@@ -218,6 +267,14 @@ impl Verification {
             self.unmatched.push((purpose.clone(), format!("{method} {url}")));
         }
         match std::mem::replace(&mut self.stage, Stage::Done) {
+            Stage::ResolvingNearHost => match ok_body(result) {
+                Ok(body) => self.on_near_endpoints(&body),
+                Err(e) => self.finish(Err(e)),
+            },
+            Stage::ResolvingChute => match ok_body(result) {
+                Ok(body) => self.on_chutes_models(&body),
+                Err(e) => self.finish(Err(e)),
+            },
             Stage::Attesting => match ok_body(result) {
                 Ok(body) => self.on_attestation(None, &body),
                 Err(e) => self.finish(Err(e)),

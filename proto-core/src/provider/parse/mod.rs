@@ -25,6 +25,7 @@ mod chutes;
 mod dstack;
 mod gateway;
 pub mod json;
+pub mod lookup;
 mod near;
 mod nearcloud;
 mod venice;
