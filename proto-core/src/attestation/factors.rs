@@ -64,6 +64,8 @@ pub struct FactorInputs<'a> {
     pub gateway_quote: Option<QuoteInput<'a>>,
     /// The E2EE test outcome.
     pub e2ee: &'a E2eeTest,
+    /// Verdicts already computed by the cryptographic verifiers; they take precedence.
+    pub computed: std::collections::BTreeMap<Factor, Verdict>,
 }
 
 /// Evaluates every factor, in report order. The gateway tier is present only when the
@@ -77,6 +79,9 @@ pub fn evaluate(inputs: &FactorInputs<'_>) -> Vec<(Factor, Verdict)> {
 }
 
 fn verdict(factor: Factor, i: &FactorInputs<'_>) -> Verdict {
+    if let Some(v) = i.computed.get(&factor) {
+        return v.clone();
+    }
     let raw = i.raw;
     match factor {
         Factor::NonceMatch => nonce_match(&raw.nonce, i.nonce_hex, &raw.nonce_source, ""),

@@ -18,6 +18,7 @@ mod followups;
 mod replay;
 #[cfg(test)]
 mod tests;
+mod verdicts;
 
 pub use drive::drive;
 pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with};
@@ -28,7 +29,8 @@ use crate::attestation::factors::{self, E2eeTest, FactorInputs, QuoteInput};
 use crate::attestation::plan::PlannedRequest;
 use crate::attestation::plan::provider as urls;
 use crate::attestation::raw::{ParseError, RawAttestation};
-use crate::attestation::tdx::Quote;
+use crate::attestation::policy::MeasurementPolicy;
+use crate::attestation::tdx::{Quote, TrustAnchor};
 use crate::fetch::{FetchError, FetchId, FetchRequest, FetchResult};
 use crate::io::UnixTime;
 use crate::provider::{ProviderKind, parse};
@@ -53,6 +55,12 @@ pub struct VerifyConfig {
     pub chute_id: Option<String>,
     /// Bearer token for the provider's attestation endpoint (never logged).
     pub api_key: Option<String>,
+    /// Measurement allow-lists for the model quote.
+    pub model_policy: MeasurementPolicy,
+    /// Measurement allow-lists for the gateway quote (nearcloud).
+    pub gateway_policy: MeasurementPolicy,
+    /// The root TDX quotes must chain to: Intel's, unless a test injects its own.
+    pub anchor: TrustAnchor,
 }
 
 impl VerifyConfig {
@@ -64,6 +72,9 @@ impl VerifyConfig {
             model_host: None,
             chute_id: None,
             api_key: None,
+            model_policy: MeasurementPolicy::default_for(provider, false),
+            gateway_policy: MeasurementPolicy::default_for(provider, true),
+            anchor: TrustAnchor::intel(),
         }
     }
 }
@@ -106,6 +117,7 @@ pub struct Verification {
     nonce_hex: String,
     config: VerifyConfig,
     verified_at: String,
+    wall: UnixTime,
     next_id: u32,
     queue: VecDeque<FetchRequest>,
     pending: BTreeMap<FetchId, Purpose>,
@@ -145,6 +157,7 @@ impl Verification {
             nonce_hex: hex::encode(nonce),
             config,
             verified_at: rfc3339(wall),
+            wall,
             next_id: 0,
             queue: VecDeque::new(),
             pending: BTreeMap::new(),
@@ -345,12 +358,32 @@ impl Verification {
         if !self.pending.is_empty() {
             return;
         }
-        let Stage::Following { raw, quotes, .. } = std::mem::replace(&mut self.stage, Stage::Done) else { return };
-        let report = self.build_report(&raw, &quotes);
+        let Stage::Following { raw, quotes, followups } = std::mem::replace(&mut self.stage, Stage::Done) else {
+            return;
+        };
+        let report = self.build_report(&raw, &quotes, &followups);
         self.finish(Ok(report));
     }
 
-    fn build_report(&self, raw: &RawAttestation, quotes: &Quotes) -> Report {
+    fn build_report(&self, raw: &RawAttestation, quotes: &Quotes, followups: &Followups) -> Report {
+        let model = quotes.model.as_ref().ok().and_then(Option::as_ref);
+        let gateway = quotes.gateway.as_ref().and_then(|g| g.as_ref().ok());
+        let mut nonce = [0u8; 32];
+        // Our own nonce, rendered by us: it always decodes.
+        let _ = hex::decode_to_slice(&self.nonce_hex, &mut nonce);
+        let computed = verdicts::compute(&verdicts::VerdictInputs {
+            provider: self.provider,
+            raw,
+            model,
+            model_present: !raw.intel_quote.is_empty(),
+            gateway,
+            nonce,
+            followups,
+            anchor: &self.config.anchor,
+            now_secs: self.wall.as_secs(),
+            model_policy: &self.config.model_policy,
+            gateway_policy: &self.config.gateway_policy,
+        });
         let quote = match &quotes.model {
             Ok(None) => QuoteInput::Absent,
             Ok(Some(q)) => QuoteInput::Parsed(q),
@@ -367,6 +400,7 @@ impl Verification {
             quote,
             gateway_quote,
             e2ee: &self.config.e2ee,
+            computed,
         };
         let verdicts = factors::evaluate(&inputs);
         let metadata = metadata(raw, quotes.model.as_ref().ok().and_then(Option::as_ref));
