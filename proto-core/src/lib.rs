@@ -18,6 +18,7 @@
 
 pub mod attestation;
 pub mod capture;
+pub mod config;
 pub mod exchange;
 pub mod fetch;
 pub mod http;
