@@ -61,8 +61,10 @@ struct QuoteSide {
 pub(super) struct Followups {
     pub(super) answers: BTreeMap<Purpose, FetchResult>,
     sides: BTreeMap<Side, QuoteSide>,
-    digests: Vec<String>,
-    rekor_uuids: BTreeMap<usize, Vec<String>>,
+    /// Image digests looked up in Rekor, indexed as in [`Purpose::RekorIndex`].
+    pub(super) digests: Vec<String>,
+    /// Entry UUIDs of each digest's provenance lookup, indexed as in [`Purpose::RekorEntry`].
+    pub(super) rekor_uuids: BTreeMap<usize, Vec<String>>,
     /// Fetches made moot by another answer (a Proof of Cloud 403 ends stage 1 early); their
     /// own answers, even failures, do not count.
     pub(super) cancelled: BTreeSet<Purpose>,

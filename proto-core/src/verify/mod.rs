@@ -15,9 +15,12 @@
 
 mod drive;
 mod followups;
+mod gpu_verdicts;
+mod nras_poc_verdicts;
 mod replay;
 #[cfg(test)]
 mod tests;
+mod supply_chain_verdicts;
 mod verdicts;
 
 pub use drive::drive;

@@ -42,6 +42,9 @@ pub(super) fn compute(i: &VerdictInputs<'_>) -> BTreeMap<Factor, Verdict> {
     let chutes = i.raw.format == BackendFormat::Chutes;
     out.insert(Factor::ComposeBinding, bind::compose_verdict(&i.raw.app_compose, i.model, chutes));
     out.insert(Factor::EventLogIntegrity, bind::event_log_verdict(i.raw, i.model));
+    super::gpu_verdicts::compute(i, &mut out);
+    super::nras_poc_verdicts::compute(i, &mut out);
+    super::supply_chain_verdicts::compute(i, &mut out);
     if i.raw.gateway.is_some() {
         let (measurement, hardware, boot) = bind::measurement_verdicts(i.gateway_policy, i.gateway, true);
         out.insert(Factor::GatewayTeeMeasurement, measurement);
