@@ -23,6 +23,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod capture_fs;
+pub mod config_fs;
 pub mod replay;
 
 use std::collections::{HashMap, HashSet, VecDeque};

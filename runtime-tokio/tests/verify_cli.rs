@@ -129,3 +129,65 @@ fn a_directory_that_is_not_a_capture_is_a_clear_error() {
     assert!(err.contains("--replay"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+fn write_config(tag: &str, text: &str) -> PathBuf {
+    let path = std::env::temp_dir().join(format!("teep-cli-config-{tag}-{}.toml", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    path
+}
+
+/// The number of enforced failures in a text report's score line.
+fn enforced_failures(text: &str) -> usize {
+    let score = text.lines().find(|l| l.starts_with("Score: ")).expect("score line");
+    let inner = score.split('(').nth(1).expect("breakdown");
+    inner.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_config_file_changes_enforcement_via_flag_and_environment() {
+    let Some(root) = captures() else { return };
+    let dir = root.join("neardirect_qwen_qwen3.5-122b-a10b_20260610_015359");
+    let dir = dir.to_str().unwrap();
+    let (_, default, _) = teep(&["verify", "--replay", dir]);
+    let strict = write_config("strict", "allow_fail = []\n");
+    let (code, enforced, stderr) = teep(&["verify", "--config", strict.to_str().unwrap(), "--replay", dir]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(enforced_failures(&enforced) > enforced_failures(&default), "{default}\n---\n{enforced}");
+    // TEEP_CONFIG gives the same result as --config.
+    let out = Command::new(env!("CARGO_BIN_EXE_teep"))
+        .args(["verify", "--replay", dir])
+        .env("TEEP_CONFIG", &strict)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), enforced);
+    // A per-provider list wins over the global one: allowing every failing factor unblocks.
+    let failing: Vec<String> = default
+        .lines()
+        .filter(|l| l.trim_start().starts_with('✗'))
+        .filter_map(|l| l.split_whitespace().nth(1).map(|w| format!("\"{w}\"")))
+        .collect();
+    assert!(!failing.is_empty(), "{default}");
+    let lenient = write_config("lenient", &format!("allow_fail = []\n[providers.neardirect]\nallow_fail = [{}]\n", failing.join(", ")));
+    let (code, text, stderr) = teep(&["verify", "--config", lenient.to_str().unwrap(), "--replay", dir]);
+    assert_eq!(code, 0, "{text}\n{stderr}");
+}
+
+#[test]
+fn bad_config_files_are_one_line_errors_with_the_path() {
+    let Some(root) = captures() else { return };
+    let dir = root.join("neardirect_qwen_qwen3.5-122b-a10b_20260610_015359");
+    let dir = dir.to_str().unwrap();
+    let syntax = write_config("syntax", "allow_fail = [\n  \"x\" = 3\n");
+    let out = teep(&["verify", "--config", syntax.to_str().unwrap(), "--replay", dir]);
+    assert_one_line_error("syntax", out, "line 2, column 7");
+    let unknown = write_config("unknown", "allow_fail = [\"tdx_quote_presnet\"]\n");
+    let out = teep(&["verify", "--config", unknown.to_str().unwrap(), "--replay", dir]);
+    assert_one_line_error("unknown factor", out, "unknown allow_fail factor \"tdx_quote_presnet\"");
+    let out = teep(&["verify", "--config", "/nonexistent/teep.toml", "--replay", dir]);
+    assert_one_line_error("missing", out, "loading config file \"/nonexistent/teep.toml\"");
+}

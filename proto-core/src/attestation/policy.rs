@@ -192,6 +192,12 @@ impl MeasurementPolicy {
         self.list(register).iter().any(|allowed| allowed == value)
     }
 
+    /// Replaces `register`'s list with already-decoded values (an empty vector removes the
+    /// policy for that register).
+    pub fn replace(&mut self, register: Register, values: Vec<Measurement>) {
+        *self.list_mut(register) = values;
+    }
+
     /// Replaces `register`'s list with configured hex values (see [`parse_allowlist`] for the
     /// accepted spelling). Configured lists replace defaults; they are never merged with them.
     /// On error the policy is unchanged.

@@ -19,7 +19,7 @@
 //! * `providers` must be a table (the reference silently ignored a non-table value);
 //! * with several errors in one file, the first in a fixed order is reported (providers by name,
 //!   values in document order) where the reference's map iteration order was random;
-//! * syntax errors carry the Rust TOML parser's wording after `TOML decode: toml: line N: `.
+//! * syntax errors carry the Rust TOML parser's wording after `TOML decode: toml: line N, column C: `.
 
 mod gofmt;
 mod parse;
@@ -32,8 +32,10 @@ mod tests;
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::attestation::policy::{MeasurementPolicy, Register};
 use crate::provider::ProviderKind;
 use crate::report::{AllowFail, Factor};
+use crate::verify::VerifyConfig;
 
 /// Bytes in a TDX measurement register value (SHA-384).
 const MEASUREMENT_LEN: usize = 48;
@@ -245,6 +247,31 @@ impl Config {
             Some(p) => p.policy.or(&self.policy),
             None => self.policy.clone(),
         }
+    }
+
+    /// The effective measurement policy for `provider`'s model TD (`gateway == false`) or its
+    /// gateway TD (§13.6): register by register, the configured list (provider section, else
+    /// global) replaces the built-in default; registers not configured keep the default.
+    pub fn measurement_policy(&self, provider: ProviderKind, gateway: bool) -> MeasurementPolicy {
+        let mut policy = MeasurementPolicy::default_for(provider, gateway);
+        let overrides = self.policy_overrides_for(provider);
+        let lists = overrides.lists();
+        let own = if gateway { &lists[6..] } else { &lists[..6] };
+        for (register, (_, list)) in Register::ALL.into_iter().zip(own) {
+            if let Some(values) = list {
+                policy.replace(register, values.clone());
+            }
+        }
+        policy
+    }
+
+    /// Applies this file to a verification of `provider`: the merged allow-fail set (§13.5)
+    /// and the merged measurement policies (§13.6). `offline` adds the online factors to the
+    /// allow-fail set.
+    pub fn apply(&self, provider: ProviderKind, offline: bool, config: &mut VerifyConfig) {
+        config.allow_fail = self.allow_fail_for(provider, offline);
+        config.model_policy = self.measurement_policy(provider, false);
+        config.gateway_policy = self.measurement_policy(provider, true);
     }
 
     /// The API key for `provider` (§13.3), looking variables up through `env`:

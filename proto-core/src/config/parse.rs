@@ -64,7 +64,9 @@ pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
 fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
     let message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
     ConfigError::Decode(match e.span() {
-        Some(span) => format!("toml: line {}: {message}", line_of(text, span.start)),
+        Some(span) => {
+            format!("toml: line {}, column {}: {message}", line_of(text, span.start), column_of(text, span.start))
+        }
         None => format!("toml: {message}"),
     })
 }
@@ -73,6 +75,16 @@ fn syntax_error(text: &str, e: &toml::de::Error) -> ConfigError {
 fn line_of(text: &str, pos: usize) -> usize {
     let end = pos.min(text.len());
     1 + text.as_bytes()[..end].iter().filter(|&&b| b == b'\n').count()
+}
+
+/// 1-based column (in characters) of a byte offset.
+fn column_of(text: &str, pos: usize) -> usize {
+    let mut end = pos.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    let line_start = text[..end].rfind('\n').map_or(0, |i| i + 1);
+    1 + text[line_start..end].chars().count()
 }
 
 /// Table entries in document order.

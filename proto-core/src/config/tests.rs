@@ -236,7 +236,7 @@ fn syntax_errors_are_one_line_with_the_line_number() {
         [("a = ", 1), ("allow_fail = []\nallow_fail = []", 2), ("[x]\n[x]", 2), ("x = 99999999999999999999", 1)]
     {
         let e = err(text);
-        assert!(e.starts_with(&format!("TOML decode: toml: line {line}: ")), "{text:?}: {e}");
+        assert!(e.starts_with(&format!("TOML decode: toml: line {line}, column ")), "{text:?}: {e}");
         assert!(!e.contains('\n'), "{e}");
     }
 }
@@ -529,4 +529,47 @@ fn debug_never_shows_an_api_key() {
     assert!(debug.contains("<redacted>") && debug.contains("VENICE_VAR"), "{debug}");
     // An absent key shows as absent.
     assert!(format!("{:?}", cfg.providers["other"]).contains("api_key: None"));
+}
+
+#[test]
+fn measurement_policy_replaces_configured_registers_only() {
+    use crate::attestation::policy::{MeasurementPolicy, Register};
+    let a = "aa".repeat(48);
+    let b = "bb".repeat(48);
+    let cfg = ok(&format!(
+        "[policy]\nmrtd_allow = [\"{a}\"]\ngateway_rtmr0_allow = [\"{a}\"]\n[providers.neardirect.policy]\nmrtd_allow = [\"{b}\"]\n"
+    ));
+    let nd = ProviderKind::NearDirect;
+    let default = MeasurementPolicy::default_for(nd, false);
+    let merged = cfg.measurement_policy(nd, false);
+    // The provider section wins over the global section, which wins over the default.
+    assert_eq!(merged.list(Register::Mrtd), &[[0xbb; 48]]);
+    assert_ne!(default.list(Register::Mrtd), merged.list(Register::Mrtd));
+    // Registers nobody configured keep the built-in default.
+    assert_eq!(merged.list(Register::Mrseam), default.list(Register::Mrseam));
+    // Another provider gets the global list.
+    assert_eq!(cfg.measurement_policy(ProviderKind::Venice, false).list(Register::Mrtd), &[[0xaa; 48]]);
+    // Gateway lists feed only the gateway policy.
+    assert_eq!(cfg.measurement_policy(ProviderKind::NearCloud, true).list(Register::Rtmr0), &[[0xaa; 48]]);
+    assert_eq!(merged.list(Register::Rtmr0), default.list(Register::Rtmr0));
+}
+
+#[test]
+fn apply_sets_allow_fail_and_policies_on_a_verification() {
+    let cfg = ok("allow_fail = []\n");
+    let mut config = crate::verify::VerifyConfig::defaults(ProviderKind::Chutes);
+    assert!(config.allow_fail.contains(Factor::NvidiaSignature));
+    cfg.apply(ProviderKind::Chutes, false, &mut config);
+    // An explicit empty list enforces every factor.
+    assert!(!config.allow_fail.contains(Factor::NvidiaSignature));
+    cfg.apply(ProviderKind::Chutes, true, &mut config);
+    assert!(config.allow_fail.contains(Factor::IntelPcsCollateral), "offline adds the online factors");
+}
+
+#[test]
+fn syntax_errors_name_line_and_column() {
+    let err = Config::parse("allow_fail = [\n  \"x\" = 3\n").unwrap_err().to_string();
+    assert!(err.starts_with("TOML decode: toml: line 2, column 7: "), "{err}");
+    let err = Config::parse("é = [").unwrap_err().to_string();
+    assert!(err.contains("line 1, column "), "{err}");
 }

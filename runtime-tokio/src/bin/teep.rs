@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use proto_core::config::Config;
 use proto_core::report::{Agreement, ReferenceReport, Report, Status, compare};
 
 /// Verifies that an AI provider runs inside genuine TEE hardware, and talks to it only over a
@@ -11,6 +12,10 @@ use proto_core::report::{Agreement, ReferenceReport, Report, Status, compare};
 #[derive(Parser)]
 #[command(name = "teep", version)]
 struct Cli {
+    /// TOML configuration file (allow-fail lists, measurement policies, provider keys).
+    /// Default: the path in TEEP_CONFIG, if set.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,7 +70,7 @@ fn main() -> ExitCode {
             println!("teep {} (TLS: rustls with aws-lc-rs, X25519MLKEM768 preferred)", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Command::Verify(args) => match verify(&args) {
+        Command::Verify(args) => match load_config(cli.config).and_then(|config| verify(&args, &config)) {
             Ok(code) => code,
             Err(message) => {
                 eprintln!("teep: {message}");
@@ -79,7 +84,18 @@ fn main() -> ExitCode {
     }
 }
 
-fn verify(args: &VerifyArgs) -> Result<ExitCode, String> {
+/// The configuration from `--config`, else from `TEEP_CONFIG`, else none (built-in defaults).
+fn load_config(flag: Option<PathBuf>) -> Result<Config, String> {
+    let path = flag.or_else(|| std::env::var_os("TEEP_CONFIG").filter(|v| !v.is_empty()).map(PathBuf::from));
+    let Some(path) = path else { return Ok(Config::default()) };
+    let loaded = runtime_blocking::config_fs::load_config(&path).map_err(|e| e.to_string())?;
+    for warning in &loaded.warnings {
+        eprintln!("teep: warning: {warning}");
+    }
+    Ok(loaded.config)
+}
+
+fn verify(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
     let Some(dir) = &args.replay else {
         return Err("live verification is not available yet in this build; use --replay DIR".into());
     };
@@ -95,7 +111,9 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode, String> {
             return Err(format!("model {m:?} does not match the capture's {:?}", capture.manifest.model));
         }
     }
-    let outcome = proto_core::verify::replay_capture(&capture).map_err(|e| e.to_string())?;
+    let provider = capture.manifest.provider_kind().map_err(|e| format!("manifest.json: provider: {e}"))?;
+    let configure = |c: &mut proto_core::verify::VerifyConfig| config.apply(provider, false, c);
+    let outcome = proto_core::verify::replay_capture_with(&capture, configure, |_| 0).map_err(|e| e.to_string())?;
     for request in &outcome.unmatched {
         eprintln!("teep: warning: replay had no recorded answer for {request}");
     }
