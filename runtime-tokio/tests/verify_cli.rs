@@ -124,7 +124,7 @@ fn a_directory_that_is_not_a_capture_is_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("teep-cli-empty-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     assert_one_line_error("empty", teep(&["verify", "--replay", dir.to_str().unwrap()]), "manifest.json");
-    let (code, _, err) = teep(&["verify", "venice", "--model", "m"]);
+    let (code, _, err) = teep(&["verify"]);
     assert_eq!(code, 1);
     assert!(err.contains("--replay"), "{err}");
     std::fs::remove_dir_all(dir).unwrap();
@@ -190,4 +190,40 @@ fn bad_config_files_are_one_line_errors_with_the_path() {
     assert_one_line_error("unknown factor", out, "unknown allow_fail factor \"tdx_quote_presnet\"");
     let out = teep(&["verify", "--config", "/nonexistent/teep.toml", "--replay", dir]);
     assert_one_line_error("missing", out, "loading config file \"/nonexistent/teep.toml\"");
+}
+
+fn teep_env(args: &[&str], env: &[(&str, &str)], remove: &[&str]) -> (i32, String, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_teep"));
+    cmd.args(args).env_remove("TEEP_CONFIG");
+    for var in remove {
+        cmd.env_remove(var);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run teep");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn live_verify_input_errors_are_one_line_and_name_the_fix() {
+    let out = teep_env(&["verify", "venice", "--model", "m"], &[], &["VENICE_API_KEY"]);
+    assert_one_line_error("no key", out, "set VENICE_API_KEY");
+    let out = teep_env(&["verify", "nearcloud", "--model", "m"], &[], &["NEARAI_API_KEY"]);
+    assert_one_line_error("no NEAR key", out, "set NEARAI_API_KEY");
+    let out = teep_env(&["verify", "openai", "--model", "m"], &[], &[]);
+    assert_one_line_error("unknown provider", out, "known: venice, neardirect, nearcloud, chutes, phalacloud, nanogpt");
+    let out = teep_env(&["verify", "venice"], &[("VENICE_API_KEY", "k")], &[]);
+    assert_one_line_error("no model", out, "--model is required");
+    // A key from the config file is enough to get past the key check (the run then fails to
+    // reach the network, or a TLS host in this sandbox: either way, a one-line error).
+    let config = write_config("key", "[providers.chutes]\napi_key = \"from-file\"\n");
+    let (code, stdout, stderr) =
+        teep_env(&["verify", "--config", config.to_str().unwrap(), "chutes", "--model", "m"], &[], &["CHUTES_API_KEY"]);
+    assert_eq!(code, 1);
+    assert!(stdout.is_empty() && !stderr.contains("API key") && !stderr.contains("from-file"), "{stderr}");
 }

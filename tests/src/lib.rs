@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod capture_server;
 pub mod captures;
 
 use std::io::{Read, Write};
@@ -158,4 +159,35 @@ fn serve(mut stream: TcpStream, mut session: ServerSession, log: &Mutex<Vec<Conn
     log[index].plaintext_received = session.plaintext_received();
     log[index].requests = session.requests().to_vec();
     log[index].ended = true;
+}
+
+/// Starts a live verification and runs it to completion on `runtime`; returns its outputs and
+/// the machine (for its recording).
+pub fn run_live(
+    runtime: Runtime,
+    machine: proto_core::verify::LiveVerification,
+) -> (Vec<proto_core::verify::LiveOutput>, proto_core::verify::LiveVerification) {
+    match runtime {
+        Runtime::Blocking => {
+            let mut driver = runtime_blocking::Driver::new(machine);
+            driver.apply(|m, now| m.start(now));
+            let out = driver.run_to_completion();
+            (out, driver.into_machine())
+        }
+        Runtime::Smol => smol::block_on(async {
+            let mut driver = runtime_smol::Driver::new(machine);
+            driver.apply(|m, now| m.start(now));
+            let out = driver.run_to_completion().await;
+            (out, driver.into_machine())
+        }),
+        Runtime::Tokio => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            rt.block_on(async {
+                let mut driver = runtime_tokio::Driver::new(machine);
+                driver.apply(|m, now| m.start(now));
+                let out = driver.run_to_completion().await;
+                (out, driver.into_machine())
+            })
+        }
+    }
 }

@@ -261,6 +261,15 @@ impl HttpsExchange {
         matches!(self.conn, Conn::Idle { .. })
     }
 
+    /// The verified peer of the current connection (TLS version, cipher, leaf SPKI), once its
+    /// handshake is complete.
+    pub fn peer_details(&self) -> Option<crate::tls::PeerDetails> {
+        match &self.conn {
+            Conn::Idle { tls, .. } | Conn::Active { tls, .. } => tls.peer_details(),
+            _ => None,
+        }
+    }
+
     /// True once the channel has failed.
     pub fn has_failed(&self) -> bool {
         matches!(self.conn, Conn::Failed)

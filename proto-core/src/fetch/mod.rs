@@ -5,6 +5,8 @@
 //! matches requests to recorded exchanges by method, URL and body, so every request must be
 //! built byte-for-byte as the specification says.
 
+pub mod client;
+
 use crate::tls::SpkiHash;
 
 /// Identifies one fetch within a machine.

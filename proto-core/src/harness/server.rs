@@ -25,6 +25,12 @@ pub struct TestPki {
 impl TestPki {
     /// Generates a CA and a server certificate (ECDSA P-256).
     pub fn generate() -> Self {
+        Self::generate_for(&["localhost", "127.0.0.1"])
+    }
+
+    /// Generates a CA and a server certificate valid for every name in `names` (simulations
+    /// serve several provider host names from one loopback server).
+    pub fn generate_for(names: &[&str]) -> Self {
         let ca_key = rcgen::KeyPair::generate().expect("generate CA key");
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -33,7 +39,7 @@ impl TestPki {
 
         let leaf_key = rcgen::KeyPair::generate().expect("generate leaf key");
         let leaf_params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()]).expect("leaf params");
+            rcgen::CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>()).expect("leaf params");
         let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("sign leaf");
 
         let ca_cert = ca.der().clone();

@@ -158,6 +158,17 @@ pub enum PeerState {
     ClosedCleanly,
 }
 
+/// The verified peer of a completed handshake, as a recording keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerDetails {
+    /// DER SubjectPublicKeyInfo of the leaf certificate (its SHA-256 is the SPKI pin).
+    pub spki_der: Vec<u8>,
+    /// Negotiated protocol version (`TLSv1_3`, ...).
+    pub version: String,
+    /// Negotiated cipher suite (`TLS13_AES_256_GCM_SHA384`, ...).
+    pub cipher: String,
+}
+
 /// One client TLS connection, driven by the caller's bytes.
 pub struct TlsSession {
     conn: ClientConnection,
@@ -198,6 +209,22 @@ impl TlsSession {
         }
         let leaf = self.conn.peer_certificates()?.first()?;
         spki_sha256(leaf).ok()
+    }
+
+    /// What a recording keeps about the verified peer, once the handshake is complete.
+    pub fn peer_details(&self) -> Option<PeerDetails> {
+        if self.conn.is_handshaking() {
+            return None;
+        }
+        let leaf = self.conn.peer_certificates()?.first()?;
+        let parsed = webpki::EndEntityCert::try_from(leaf).ok()?;
+        let spki = parsed.subject_public_key_info();
+        let spki_der = spki.as_ref().to_vec();
+        Some(PeerDetails {
+            spki_der,
+            version: self.conn.protocol_version().map(|v| format!("{v:?}")).unwrap_or_default(),
+            cipher: self.conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite())).unwrap_or_default(),
+        })
     }
 
     /// The negotiated TLS version and key-exchange group (e.g. `TLSv1_3`, `X25519MLKEM768`),

@@ -16,6 +16,7 @@
 mod drive;
 mod followups;
 mod gpu_verdicts;
+mod live;
 mod nras_poc_verdicts;
 mod replay;
 #[cfg(test)]
@@ -24,7 +25,8 @@ mod supply_chain_verdicts;
 mod verdicts;
 
 pub use drive::drive;
-pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with};
+pub use live::{LiveOutput, LiveVerification};
+pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with, replay_config};
 
 use std::collections::{BTreeMap, VecDeque};
 

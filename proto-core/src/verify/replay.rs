@@ -42,8 +42,21 @@ pub fn replay_capture_with(
     let manifest = &capture.manifest;
     let provider = manifest.provider_kind()?;
     let mut source = ReplaySource::new(capture.clone());
+    let mut config = replay_config(capture)?;
+    configure(&mut config);
+    let mut verification = Verification::new(provider, &manifest.model, manifest.nonce(), config, manifest.verification_time());
+    let report = drive(&mut verification, |req| source.answer_in_sequence(req), pick);
+    Ok(ReplayOutcome { report, unmatched: verification.unmatched() })
+}
+
+/// The configuration a replay of `capture` starts from: provider defaults, the recorded E2EE
+/// outcome, and what live runs look up with unrecorded requests (neardirect's model host, the
+/// Chutes chute id) taken from the capture.
+pub fn replay_config(capture: &Capture) -> Result<VerifyConfig, ReplayError> {
+    let provider = capture.manifest.provider_kind()?;
+    let source = ReplaySource::new(capture.clone());
     let mut config = VerifyConfig::defaults(provider);
-    config.e2ee = e2ee_test(manifest.e2ee.as_ref());
+    config.e2ee = e2ee_test(capture.manifest.e2ee.as_ref());
     match provider {
         ProviderKind::NearDirect => {
             config.model_host = source.first_host().map(|h| h.split_once("://").map_or(h.clone(), |(_, host)| host.to_owned()));
@@ -51,10 +64,7 @@ pub fn replay_capture_with(
         ProviderKind::Chutes => config.chute_id = source.chute_uuid(),
         _ => {}
     }
-    configure(&mut config);
-    let mut verification = Verification::new(provider, &manifest.model, manifest.nonce(), config, manifest.verification_time());
-    let report = drive(&mut verification, |req| source.answer_in_sequence(req), pick);
-    Ok(ReplayOutcome { report, unmatched: verification.unmatched() })
+    Ok(config)
 }
 
 /// The E2EE outcome a capture recorded, as the factor evaluator sees it. An absent record means
@@ -70,5 +80,49 @@ fn e2ee_test(outcome: Option<&E2eeOutcome>) -> E2eeTest {
         E2eeTest::Succeeded { detail: o.detail.clone() }
     } else {
         E2eeTest::NotAttempted { detail: o.detail.clone() }
+    }
+}
+
+/// The manifest record of an E2EE outcome, such that [`e2ee_test`] gives `test` back; `None`
+/// when no test ran.
+pub(super) fn e2ee_outcome(test: &E2eeTest) -> Option<E2eeOutcome> {
+    let mut o = E2eeOutcome::default();
+    match test {
+        E2eeTest::NotConfigured => return None,
+        E2eeTest::NoApiKey { env } => {
+            o.no_api_key = true;
+            o.api_key_env = env.clone();
+        }
+        E2eeTest::NotAttempted { detail } => o.detail = detail.clone(),
+        E2eeTest::Succeeded { detail } => {
+            o.attempted = true;
+            o.detail = detail.clone();
+        }
+        E2eeTest::Failed { error } => {
+            o.attempted = true;
+            o.failed = true;
+            o.error = error.clone();
+        }
+    }
+    Some(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e2ee_outcomes_round_trip_through_the_manifest_record() {
+        let cases = [
+            E2eeTest::NotConfigured,
+            E2eeTest::NoApiKey { env: "VENICE_API_KEY".into() },
+            E2eeTest::NotAttempted { detail: "offline".into() },
+            E2eeTest::Succeeded { detail: "3 fields".into() },
+            E2eeTest::Failed { error: "decrypt failed".into() },
+        ];
+        for test in cases {
+            let back = e2ee_test(e2ee_outcome(&test).as_ref());
+            assert_eq!(format!("{back:?}"), format!("{test:?}"));
+        }
     }
 }

@@ -4,7 +4,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::IsTerminal;
+
 use proto_core::config::Config;
+use proto_core::fetch::client::FetchClientConfig;
+use proto_core::provider::{ProviderKind, UnknownProvider};
+use proto_core::verify::{LiveOutput, LiveVerification, VerifyConfig};
+use rustls_pki_types::UnixTime;
 use proto_core::report::{Agreement, ReferenceReport, Report, Status, compare};
 
 /// Verifies that an AI provider runs inside genuine TEE hardware, and talks to it only over a
@@ -27,8 +33,9 @@ enum Command {
     /// Run an OpenAI-compatible local proxy on 127.0.0.1:8337 (`provider:model` names)
     /// [not yet available].
     Serve,
-    /// Verify a provider's attestation and print the factor report. Today: `--replay DIR`
-    /// verifies a recorded session offline; live verification comes with a later release.
+    /// Verify a provider's attestation and print the factor report: live (PROVIDER --model M,
+    /// API key from the provider's environment variable or the config file), or offline from a
+    /// recorded session (--replay DIR).
     Verify(VerifyArgs),
     /// Run attestation and encrypted chat against built-in simulated providers, offline
     /// [not yet available].
@@ -53,6 +60,10 @@ struct VerifyArgs {
     /// any difference that is not a documented deviation.
     #[arg(long, requires = "replay")]
     compare: bool,
+    /// Live: record every exchange into DIR (the capture format --replay reads), with the
+    /// report as report.txt.
+    #[arg(long, value_name = "DIR", conflicts_with = "replay")]
+    capture: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -97,7 +108,7 @@ fn load_config(flag: Option<PathBuf>) -> Result<Config, String> {
 
 fn verify(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
     let Some(dir) = &args.replay else {
-        return Err("live verification is not available yet in this build; use --replay DIR".into());
+        return verify_live(args, config);
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let capture = runtime.block_on(runtime_tokio::replay::load_capture(dir)).map_err(|e| e.to_string())?;
@@ -126,6 +137,73 @@ fn verify(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
         Format::Json => print!("{}", report.to_json()),
     }
     Ok(if report.is_blocked() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Verifies a provider over the network, printing progress on stderr.
+fn verify_live(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
+    let name = args.provider.as_deref().ok_or("name a provider (venice, neardirect, nearcloud, chutes, phalacloud, nanogpt) or use --replay DIR")?;
+    let provider: ProviderKind = name.parse().map_err(|e: UnknownProvider| e.to_string())?;
+    let model = args.model.as_deref().ok_or_else(|| format!("--model is required to verify {name} live"))?;
+    let api_key = config.resolve_api_key(provider, |var| std::env::var(var).ok()).ok_or_else(|| {
+        format!(
+            "no API key for {name}: set {} (or api_key / api_key_env in [providers.{name}] of the config file)",
+            provider.api_key_env()
+        )
+    })?;
+    let mut verify_config = VerifyConfig::defaults(provider);
+    config.apply(provider, false, &mut verify_config);
+    verify_config.api_key = Some(api_key);
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).map_err(|e| format!("no OS randomness for the nonce: {e}"))?;
+    let machine =
+        LiveVerification::new(provider, model, nonce, verify_config, UnixTime::now(), FetchClientConfig::default());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let (result, machine) = runtime.block_on(async move {
+        let mut driver = runtime_tokio::Driver::new(machine);
+        driver.apply(|m, now| m.start(now));
+        let progress = std::io::stderr().is_terminal();
+        let mut result = None;
+        while let Some(output) = driver.next_output().await {
+            match output {
+                LiveOutput::Progress { answered, asked, .. } if progress => {
+                    eprint!("\rteep: verifying {name} / {model}: {answered}/{asked} answers");
+                }
+                LiveOutput::Progress { .. } => {}
+                LiveOutput::Finished(r) => result = Some(r),
+            }
+        }
+        if progress {
+            eprintln!();
+        }
+        (result, driver.into_machine())
+    });
+    let result = result.ok_or("the verification ended without a report")?;
+    let report = match result {
+        Ok(report) => report,
+        Err(e) => {
+            save_capture(args.capture.as_deref(), &machine, None)?;
+            return Err(format!("verify {name}: {e}"));
+        }
+    };
+    save_capture(args.capture.as_deref(), &machine, Some(&report))?;
+    match args.format {
+        Format::Text => print!("{}", report.to_text()),
+        Format::Json => print!("{}", report.to_json()),
+    }
+    Ok(if report.is_blocked() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Writes the recording (and the report, when there is one) to `dir`, if asked.
+fn save_capture(dir: Option<&std::path::Path>, machine: &LiveVerification, report: Option<&Report>) -> Result<(), String> {
+    let Some(dir) = dir else { return Ok(()) };
+    let capture = machine.capture();
+    runtime_blocking::capture_fs::save_capture(dir, &capture).map_err(|e| format!("write capture {}: {e}", dir.display()))?;
+    if let Some(report) = report {
+        runtime_blocking::capture_fs::save_report(dir, &report.to_text())
+            .map_err(|e| format!("write report {}: {e}", dir.display()))?;
+    }
+    eprintln!("teep: recorded {} exchanges in {}", capture.exchanges.len(), dir.display());
+    Ok(())
 }
 
 fn verdict(v: Option<(Status, bool)>) -> String {
