@@ -1,5 +1,6 @@
 //! The providers teep talks to.
 
+pub mod descriptor;
 pub mod parse;
 
 use std::fmt;
