@@ -165,9 +165,11 @@ fn clock_past_the_collateral_next_update() {
     let mut late = capture.clone();
     late.manifest.captured_at += time::Duration::days(45);
     let after = report(&late);
+    // The PCS collateral has expired, and so has the NRAS token (valid for an hour): both are
+    // judged at the pinned clock, never at the machine's.
     assert_eq!(
         newly_failed(&before, &after),
-        set(&[Factor::IntelPcsCollateral, Factor::TeeTcbCurrent, Factor::TeeTcbNotRevoked])
+        set(&[Factor::IntelPcsCollateral, Factor::TeeTcbCurrent, Factor::TeeTcbNotRevoked, Factor::NvidiaNrasVerified])
     );
     assert!(after.factor(Factor::IntelPcsCollateral).unwrap().detail.contains("expired"));
 }

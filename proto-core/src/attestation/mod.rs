@@ -5,10 +5,14 @@ pub mod binding_verdicts;
 pub mod compose;
 pub mod eventlog;
 pub mod factors;
+pub mod nras;
+pub mod nvidia;
 pub mod plan;
+pub mod poc;
 pub mod policy;
 pub mod raw;
 pub mod reportdata;
+pub mod sigstore;
 pub mod tdx;
 
 pub use raw::{BackendFormat, EventLogEntry, GatewayAttestation, GpuEvidence, ParseError, RawAttestation};

@@ -21,6 +21,13 @@ pub const DEVIATIONS: &[Deviation] = &[Deviation {
     reason: "the reference expects REPORTDATA to hold SHA-256(tls_fingerprint), which the live gateway never \
              produces; we check the gateway's actual binding, SHA-256(signing_address || tls_fingerprint) || nonce, \
              which every recorded gateway quote satisfies",
+}, Deviation {
+    provider: "chutes",
+    factor: Factor::NvidiaSignature,
+    reason: "the reference checks each GPU's SPDM requester nonce against the server nonce, which Chutes GPUs never \
+             sign, so it always fails; the GPUs sign REPORTDATA[0:32] of the quote (SHA-256 of the client nonce hex \
+             and the E2EE key), so we verify chains and SPDM signatures against that value and count them only when \
+             the REPORTDATA binding passes: the evidence is then bound to the same instance key and session",
 }];
 
 /// How one factor compares.
