@@ -34,12 +34,23 @@ pub fn capture_hosts(capture: &Capture) -> Vec<String> {
     hosts
 }
 
-/// Starts a server for `capture`.
-pub fn serve_capture(capture: &Capture) -> CaptureServer {
+/// A test PKI whose server certificate names every host of `capture`.
+pub fn capture_pki(capture: &Capture) -> TestPki {
     let hosts = capture_hosts(capture);
     let names: Vec<&str> = hosts.iter().map(String::as_str).collect();
-    let pki = TestPki::generate_for(&names);
-    let server = LoopbackServer::start(&pki, responder(capture.clone()));
+    TestPki::generate_for(&names)
+}
+
+/// Starts a server for `capture` with a fresh PKI.
+pub fn serve_capture(capture: &Capture) -> CaptureServer {
+    serve_capture_with(capture, &capture_pki(capture))
+}
+
+/// Starts a server for `capture` presenting `pki`'s certificate (runs that must see the same
+/// server key share one PKI).
+pub fn serve_capture_with(capture: &Capture, pki: &TestPki) -> CaptureServer {
+    let hosts = capture_hosts(capture);
+    let server = LoopbackServer::start(pki, responder(capture.clone()));
     let mut client = FetchClientConfig { extra_roots: vec![pki.ca_cert.clone()], ..FetchClientConfig::default() };
     for host in &hosts {
         client.connect_overrides.insert(format!("{host}:443"), ("127.0.0.1".to_owned(), server.port));

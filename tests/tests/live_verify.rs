@@ -7,17 +7,18 @@
 //! * the three runtimes give byte-identical reports.
 
 use proto_core::capture::Capture;
-use proto_core::report::{Factor, Report};
-use proto_core::verify::{LiveOutput, LiveVerification, replay_capture, replay_config};
-use teep_tests::capture_server::serve_capture;
+use proto_core::report::{Factor, Report, Status};
+use proto_core::verify::{Clearance, LiveOutput, LiveVerification, replay_capture, replay_config};
+use proto_core::harness::TestPki;
+use teep_tests::capture_server::{capture_pki, serve_capture_with};
 use teep_tests::{RUNTIMES, Runtime, run_live};
 
 fn load(dir: &std::path::Path) -> Capture {
     runtime_blocking::capture_fs::load_capture(dir).expect("capture loads")
 }
 
-fn live_report(capture: &Capture, runtime: Runtime) -> (Report, Capture, usize) {
-    let served = serve_capture(capture);
+fn live_report(capture: &Capture, runtime: Runtime, pki: &TestPki) -> (Report, Capture, usize, Option<Clearance>) {
+    let served = serve_capture_with(capture, pki);
     let provider = capture.manifest.provider_kind().expect("provider");
     let config = replay_config(capture).expect("config");
     let machine = LiveVerification::new(
@@ -34,7 +35,7 @@ fn live_report(capture: &Capture, runtime: Runtime) -> (Report, Capture, usize) 
         Some(LiveOutput::Finished(Ok(report))) => report.clone(),
         other => panic!("{}: live verification did not finish with a report: {other:?}", capture.manifest.dir_name()),
     };
-    (report, machine.capture(), progress)
+    (report, machine.capture(), progress, machine.clearance().cloned())
 }
 
 #[test]
@@ -44,8 +45,17 @@ fn live_runs_against_served_captures_match_replay() {
         let capture = load(dir);
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let original = replay_capture(&capture).unwrap().report.expect("replay report");
-        let (live, recorded, progress) = live_report(&capture, Runtime::Blocking);
+        let (live, recorded, progress, clearance) = live_report(&capture, Runtime::Blocking, &capture_pki(&capture));
         assert!(progress >= 2, "{name}: progress is reported per answer");
+        let pinned = matches!(capture.manifest.provider.as_str(), "neardirect" | "nearcloud");
+        if pinned {
+            // The loopback server presents its own test key, not the one the quote binds: the
+            // live run notices, and never grants permission to send a prompt.
+            let binding = live.factor(Factor::TlsKeyBinding).unwrap();
+            assert_eq!(binding.status, Status::Fail, "{name}: {}", binding.detail);
+            assert!(binding.detail.contains("presented TLS key"), "{name}: {}", binding.detail);
+            assert!(live.is_blocked() && clearance.is_none(), "{name}");
+        }
         for f in &original.factors {
             if f.factor == Factor::TlsKeyBinding {
                 continue;
@@ -66,7 +76,8 @@ fn the_three_runtimes_give_identical_live_reports() {
         return;
     };
     let capture = load(&dir);
-    let reports: Vec<String> = RUNTIMES.iter().map(|&r| live_report(&capture, r).0.to_json()).collect();
+    let pki = capture_pki(&capture);
+    let reports: Vec<String> = RUNTIMES.iter().map(|&r| live_report(&capture, r, &pki).0.to_json()).collect();
     assert_eq!(reports[0], reports[1], "blocking vs smol");
     assert_eq!(reports[0], reports[2], "blocking vs tokio");
 }

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 
 use time::OffsetDateTime;
 
-use super::{Verification, VerifyConfig, VerifyError};
+use super::{Clearance, Verification, VerifyConfig, VerifyError};
 use crate::capture::{Capture, ExchangeMeta, Manifest};
 use crate::fetch::client::{FetchClient, FetchClientConfig, Fetched};
 use crate::io::{Event, Io, Machine, Now, UnixTime};
@@ -45,6 +45,7 @@ pub struct LiveVerification {
     answered: usize,
     out: VecDeque<LiveOutput>,
     finished: bool,
+    clearance: Option<Clearance>,
 }
 
 impl std::fmt::Debug for LiveVerification {
@@ -89,12 +90,18 @@ impl LiveVerification {
             answered: 0,
             out: VecDeque::new(),
             finished: false,
+            clearance: None,
         }
     }
 
     /// Sends the first fetches. The driver drains afterwards.
     pub fn start(&mut self, now: Now) {
         self.step(now);
+    }
+
+    /// Permission to send prompts, once the verification finished unblocked.
+    pub fn clearance(&self) -> Option<&Clearance> {
+        self.clearance.as_ref()
     }
 
     /// Everything recorded so far, as a capture (complete once [`LiveOutput::Finished`] came
@@ -123,6 +130,7 @@ impl LiveVerification {
                     self.manifest.error = Some(e.to_string());
                 }
                 self.finished = true;
+                self.clearance = self.verification.take_clearance();
                 self.client.close_idle();
                 self.out.push_back(LiveOutput::Finished(result));
             }

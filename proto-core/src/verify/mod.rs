@@ -13,6 +13,7 @@
 //!                                                          └──► parse error: Failed
 //! ```
 
+mod clearance;
 mod drive;
 mod followups;
 mod gpu_verdicts;
@@ -24,6 +25,7 @@ mod tests;
 mod supply_chain_verdicts;
 mod verdicts;
 
+pub use clearance::{Clearance, EnclaveKey};
 pub use drive::drive;
 pub use live::{LiveOutput, LiveVerification};
 pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with, replay_config};
@@ -134,6 +136,8 @@ pub struct Verification {
     /// Fetches made moot by another answer (a Proof of Cloud 403 cancels the other stage-1
     /// requests, which the reference recorder therefore never saw).
     cancelled: std::collections::BTreeSet<Purpose>,
+    clearance: Option<Clearance>,
+    attestation_peer: Option<crate::tls::SpkiHash>,
 }
 
 enum Stage {
@@ -170,6 +174,8 @@ impl Verification {
             result: None,
             unmatched: Vec::new(),
             cancelled: std::collections::BTreeSet::new(),
+            clearance: None,
+            attestation_peer: None,
         };
         v.start();
         v
@@ -183,6 +189,12 @@ impl Verification {
     /// The report (or the error that prevented one), once every answer is in.
     pub fn poll_report(&mut self) -> Option<Result<Report, VerifyError>> {
         self.result.take()
+    }
+
+    /// Permission to send prompts, once the verification ended with an unblocked report (taken
+    /// once). A blocked report or an error never yields one.
+    pub fn take_clearance(&mut self) -> Option<Clearance> {
+        self.clearance.take()
     }
 
     /// True once the verification has ended (report or error taken or waiting).
@@ -293,7 +305,7 @@ impl Verification {
                 Ok(body) => self.on_chutes_models(&body),
                 Err(e) => self.finish(Err(e)),
             },
-            Stage::Attesting => match ok_body(result) {
+            Stage::Attesting => match ok_body(self.note_peer(result)) {
                 Ok(body) => self.on_attestation(None, &body),
                 Err(e) => self.finish(Err(e)),
             },
@@ -367,6 +379,7 @@ impl Verification {
             return;
         };
         let report = self.build_report(&raw, &quotes, &followups);
+        self.clearance = Clearance::grant(self.provider, &self.model, &report, &raw);
         self.finish(Ok(report));
     }
 
@@ -389,6 +402,10 @@ impl Verification {
             model_policy: &self.config.model_policy,
             gateway_policy: &self.config.gateway_policy,
         });
+        let mut computed = computed;
+        if let Some(verdict) = self.channel_binding_verdict(raw) {
+            computed.insert(crate::report::Factor::TlsKeyBinding, verdict);
+        }
         let quote = match &quotes.model {
             Ok(None) => QuoteInput::Absent,
             Ok(Some(q)) => QuoteInput::Parsed(q),
@@ -418,6 +435,41 @@ impl Verification {
             verdicts,
             &self.config.allow_fail,
         )
+    }
+
+    /// Remembers which TLS key the attestation answer came over (live runs and our own
+    /// recordings know it; the reference's recordings do not).
+    fn note_peer(&mut self, result: FetchResult) -> FetchResult {
+        self.attestation_peer = result.as_ref().ok().and_then(|r| r.peer_spki);
+        result
+    }
+
+    /// For attest-then-pin providers, when the attestation's own connection is known: the TLS
+    /// key bound in the quote must be the key that connection presented. `None` leaves the
+    /// parsing verdict (fingerprint present and covered by REPORTDATA).
+    fn channel_binding_verdict(&self, raw: &RawAttestation) -> Option<crate::report::Verdict> {
+        use crate::provider::descriptor::ConnectionMode;
+        use crate::report::Verdict;
+        if self.provider.descriptor().connection != ConnectionMode::PinnedTls {
+            return None;
+        }
+        let peer = self.attestation_peer?;
+        let bound = match &raw.gateway {
+            Some(g) if self.provider == ProviderKind::NearCloud => g.tls_fingerprint.as_str(),
+            _ => raw.tls_fingerprint.as_str(),
+        };
+        Some(match crate::tls::SpkiHash::from_hex(bound) {
+            None => Verdict::fail(format!("attested TLS fingerprint is not a SHA-256 hex value: {bound:?}")),
+            Some(attested) if attested == peer => Verdict::pass(format!(
+                "TLS certificate SPKI bound to attestation ({}), presented by the attestation connection",
+                &bound[..16.min(bound.len())]
+            )),
+            Some(attested) => Verdict::fail(format!(
+                "the attestation connection presented TLS key {} but the quote binds {}",
+                peer.to_hex(),
+                attested.to_hex()
+            )),
+        })
     }
 
     fn finish(&mut self, result: Result<Report, VerifyError>) {

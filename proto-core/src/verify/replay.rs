@@ -16,6 +16,8 @@ pub struct ReplayOutcome {
     pub report: Result<Report, VerifyError>,
     /// Requests the capture had no answer for (`METHOD URL`); empty for a faithful replay.
     pub unmatched: Vec<String>,
+    /// Permission to send prompts, when the report is not blocked.
+    pub clearance: Option<super::Clearance>,
 }
 
 /// Why a capture cannot be replayed at all.
@@ -46,7 +48,7 @@ pub fn replay_capture_with(
     configure(&mut config);
     let mut verification = Verification::new(provider, &manifest.model, manifest.nonce(), config, manifest.verification_time());
     let report = drive(&mut verification, |req| source.answer_in_sequence(req), pick);
-    Ok(ReplayOutcome { report, unmatched: verification.unmatched() })
+    Ok(ReplayOutcome { report, unmatched: verification.unmatched(), clearance: verification.take_clearance() })
 }
 
 /// The configuration a replay of `capture` starts from: provider defaults, the recorded E2EE

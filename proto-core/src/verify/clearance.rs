@@ -1,0 +1,97 @@
+//! Permission to send a prompt: a value only a finished, unblocked verification can build.
+//!
+//! A [`Clearance`] names what the prompt may be sent to, and nothing else: the TLS key the
+//! enclave bound into its quote (for attest-then-pin channels), the enclave key it bound (for
+//! body E2EE), or neither (gateway formats whose channel is not bound; the provider's
+//! enforcement allowed that). A binding is only present when its factor *passed*: a factor
+//! allowed to fail never yields a key to encrypt to or a pin to trust.
+
+use crate::attestation::raw::RawAttestation;
+use crate::provider::ProviderKind;
+use crate::report::{Factor, Report, Status};
+use crate::tls::SpkiHash;
+
+/// The enclave key a prompt may be encrypted to, as the attestation gave it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct EnclaveKey {
+    /// The attestation's algorithm name (`ecdsa`, `ed25519`, `ml-kem-768`, …).
+    pub algo: String,
+    /// The key as the attestation encodes it (hex or base64 text).
+    pub encoded: String,
+}
+
+impl std::fmt::Debug for EnclaveKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let short: String = self.encoded.chars().take(16).collect();
+        write!(f, "EnclaveKey({}, {short}…)", self.algo)
+    }
+}
+
+/// Permission to send prompts for one (provider, model) to one attested enclave.
+#[derive(Clone, Debug)]
+pub struct Clearance {
+    provider: ProviderKind,
+    model: String,
+    report: Report,
+    tls_spki: Option<SpkiHash>,
+    enclave_key: Option<EnclaveKey>,
+    instance: Option<String>,
+}
+
+impl Clearance {
+    /// Builds the clearance for a report, or `None` when the report is blocked.
+    pub(super) fn grant(provider: ProviderKind, model: &str, report: &Report, raw: &RawAttestation) -> Option<Self> {
+        if report.is_blocked() {
+            return None;
+        }
+        let passed = |f: Factor| report.factor(f).is_some_and(|r| r.status == Status::Pass);
+        let tls_spki = if provider == ProviderKind::NearCloud {
+            let gateway = raw.gateway.as_ref().map(|g| g.tls_fingerprint.as_str()).unwrap_or("");
+            passed(Factor::GatewayTeeReportdataBinding).then(|| SpkiHash::from_hex(gateway)).flatten()
+        } else {
+            passed(Factor::TlsKeyBinding).then(|| SpkiHash::from_hex(&raw.tls_fingerprint)).flatten()
+        };
+        let enclave_key = (passed(Factor::TeeReportdataBinding) && passed(Factor::E2eeCapable) && !raw.signing_key.is_empty())
+            .then(|| EnclaveKey { algo: raw.signing_algo.clone(), encoded: raw.signing_key.clone() });
+        Some(Self {
+            provider,
+            model: model.to_owned(),
+            report: report.clone(),
+            tls_spki,
+            enclave_key,
+            instance: (!raw.instance_id.is_empty()).then(|| raw.instance_id.clone()),
+        })
+    }
+
+    /// The provider.
+    pub fn provider(&self) -> ProviderKind {
+        self.provider
+    }
+
+    /// The model, as the provider knows it.
+    pub fn model(&self) -> &str {
+        &self.model
+    }
+
+    /// The unblocked report this permission rests on.
+    pub fn report(&self) -> &Report {
+        &self.report
+    }
+
+    /// The TLS key (SPKI SHA-256) bound in the quote, present only if that binding passed:
+    /// connections for prompts must present exactly this key.
+    pub fn tls_spki(&self) -> Option<SpkiHash> {
+        self.tls_spki
+    }
+
+    /// The enclave key bound in the quote, present only if REPORTDATA binding and the key
+    /// check passed: the only key a prompt may be encrypted to.
+    pub fn enclave_key(&self) -> Option<&EnclaveKey> {
+        self.enclave_key.as_ref()
+    }
+
+    /// The attested instance (Chutes), if the provider has instances.
+    pub fn instance(&self) -> Option<&str> {
+        self.instance.as_deref()
+    }
+}
