@@ -26,6 +26,7 @@ pub mod io;
 pub mod provider;
 pub mod replay;
 pub mod report;
+pub mod state;
 pub mod tls;
 pub mod verify;
 
