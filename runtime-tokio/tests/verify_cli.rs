@@ -227,3 +227,20 @@ fn live_verify_input_errors_are_one_line_and_name_the_fix() {
     assert_eq!(code, 1);
     assert!(stdout.is_empty() && !stderr.contains("API key") && !stderr.contains("from-file"), "{stderr}");
 }
+
+#[test]
+fn compare_exits_zero_on_every_capture() {
+    let Some(root) = captures() else { return };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let dir = entry.unwrap().path();
+        if !dir.join("manifest.json").is_file() {
+            continue;
+        }
+        let (code, stdout, stderr) = teep(&["verify", "--replay", dir.to_str().unwrap(), "--compare"]);
+        assert_eq!(code, 0, "{}: --compare found an undocumented difference:\n{stdout}\n{stderr}", dir.display());
+        assert!(stdout.contains(" 0 differ"), "{stdout}");
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} captures found");
+}

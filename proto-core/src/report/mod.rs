@@ -8,6 +8,7 @@
 mod allow_fail;
 mod compare;
 mod factor;
+mod factor_docs;
 mod reference;
 mod render;
 
@@ -16,6 +17,7 @@ use std::collections::BTreeMap;
 pub use allow_fail::{AllowFail, UnknownFactor};
 pub use compare::{Agreement, DEVIATIONS, Deviation, FactorComparison, compare};
 pub use factor::{Factor, Tier};
+pub use factor_docs::factor_table_markdown;
 pub use reference::{ReferenceError, ReferenceFactor, ReferenceReport};
 
 /// A factor's outcome.
