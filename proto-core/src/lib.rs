@@ -19,6 +19,7 @@
 pub mod attestation;
 pub mod capture;
 pub mod config;
+pub mod e2ee;
 pub mod exchange;
 pub mod fetch;
 pub mod http;
