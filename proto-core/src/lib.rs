@@ -27,6 +27,9 @@ pub mod io;
 pub mod provider;
 pub mod replay;
 pub mod report;
+pub mod session;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod state;
 pub mod tls;
 pub mod verify;

@@ -24,6 +24,8 @@
 
 pub mod capture_fs;
 pub mod config_fs;
+#[cfg(feature = "harness")]
+pub mod loopback;
 pub mod replay;
 
 use std::collections::{HashMap, HashSet, VecDeque};

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod demo;
 pub mod replay;
 
 use std::collections::{HashMap, VecDeque};

@@ -26,6 +26,10 @@ pub enum E2eeTest {
         /// Why.
         detail: String,
     },
+    /// E2EE is configured and the session's own encrypted request will be the test (proxy and
+    /// prompt sessions): a Skip that is never promoted to Fail, because the request that
+    /// follows fails closed on its own if the enclave key does not work.
+    PendingLiveTest,
     /// An encrypted request succeeded.
     Succeeded {
         /// What was decrypted.
@@ -235,6 +239,9 @@ fn e2ee_usable(test: &E2eeTest) -> Verdict {
             Verdict::pass(if detail.is_empty() { "E2EE test inference succeeded" } else { detail }.to_owned())
         }
         E2eeTest::Failed { error } => Verdict::fail(error.clone()),
+        E2eeTest::PendingLiveTest => {
+            Verdict { deferred: true, ..Verdict::skip("E2EE configured; pending live test") }
+        }
     }
 }
 

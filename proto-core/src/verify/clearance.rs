@@ -36,11 +36,37 @@ pub struct Clearance {
     tls_spki: Option<SpkiHash>,
     enclave_key: Option<EnclaveKey>,
     instance: Option<String>,
+    attested_host: Option<String>,
+    chutes: Option<ChutesTarget>,
+}
+
+/// Where a Chutes prompt goes: the chute, the attested instance, and the single-use E2EE nonce
+/// that instance issued with its evidence.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChutesTarget {
+    /// The chute UUID.
+    pub chute_id: String,
+    /// The attested instance.
+    pub instance_id: String,
+    /// The instance's single-use nonce for one `/e2e/invoke`.
+    pub e2e_nonce: String,
+}
+
+impl std::fmt::Debug for ChutesTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChutesTarget").field("chute_id", &self.chute_id).field("instance_id", &self.instance_id).finish_non_exhaustive()
+    }
 }
 
 impl Clearance {
     /// Builds the clearance for a report, or `None` when the report is blocked.
-    pub(super) fn grant(provider: ProviderKind, model: &str, report: &Report, raw: &RawAttestation) -> Option<Self> {
+    pub(super) fn grant(
+        provider: ProviderKind,
+        model: &str,
+        report: &Report,
+        raw: &RawAttestation,
+        attested_host: Option<String>,
+    ) -> Option<Self> {
         if report.is_blocked() {
             return None;
         }
@@ -60,6 +86,16 @@ impl Clearance {
             tls_spki,
             enclave_key,
             instance: (!raw.instance_id.is_empty()).then(|| raw.instance_id.clone()),
+            attested_host,
+            chutes: (provider == ProviderKind::Chutes
+                && !raw.chute_id.is_empty()
+                && !raw.instance_id.is_empty()
+                && !raw.e2e_nonce.is_empty())
+            .then(|| ChutesTarget {
+                chute_id: raw.chute_id.clone(),
+                instance_id: raw.instance_id.clone(),
+                e2e_nonce: raw.e2e_nonce.clone(),
+            }),
         })
     }
 
@@ -88,6 +124,17 @@ impl Clearance {
     /// check passed: the only key a prompt may be encrypted to.
     pub fn enclave_key(&self) -> Option<&EnclaveKey> {
         self.enclave_key.as_ref()
+    }
+
+    /// The host the attestation was fetched from (neardirect: the model node; nearcloud: the
+    /// gateway): pinned channels for prompts go there.
+    pub fn attested_host(&self) -> Option<&str> {
+        self.attested_host.as_deref()
+    }
+
+    /// Chutes: the chute, attested instance and E2EE nonce for one prompt.
+    pub fn chutes_target(&self) -> Option<&ChutesTarget> {
+        self.chutes.as_ref()
     }
 
     /// The attested instance (Chutes), if the provider has instances.

@@ -35,13 +35,13 @@ use crate::report::{Factor, Status, Verdict};
 
 /// Inserts this module's verdicts; factors it leaves out keep their parsing-only verdict.
 pub(super) fn compute(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>) {
-    let anchor = NvidiaAnchor::nvidia();
+    let anchor = i.trust.nvidia();
     let verdicts = if !i.raw.nvidia_payload.is_empty() {
-        eat_verdicts(&i.raw.nvidia_payload, &i.nonce, &anchor, i.now_secs)
+        eat_verdicts(&i.raw.nvidia_payload, &i.nonce, anchor, i.now_secs)
     } else if !i.raw.gpu_evidence.is_empty() {
         let binding = bind::reportdata_verdict(i.provider, i.raw, i.model, &i.nonce);
         let report_data = i.model.map(|q| q.body().report_data);
-        spdm_verdicts(&i.raw.gpu_evidence, report_data.as_ref(), &binding, &anchor, i.now_secs)
+        spdm_verdicts(&i.raw.gpu_evidence, report_data.as_ref(), &binding, anchor, i.now_secs)
     } else {
         GpuVerdicts::nothing()
     };

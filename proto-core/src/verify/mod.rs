@@ -23,11 +23,13 @@ mod replay;
 #[cfg(test)]
 mod tests;
 mod supply_chain_verdicts;
+mod trust;
 mod verdicts;
 
-pub use clearance::{Clearance, EnclaveKey};
+pub use clearance::{ChutesTarget, Clearance, EnclaveKey};
 pub use drive::drive;
 pub use live::{LiveOutput, LiveVerification};
+pub use trust::TrustRoots;
 pub use replay::{ReplayError, ReplayOutcome, replay_capture, replay_capture_with, replay_config};
 
 use std::collections::{BTreeMap, VecDeque};
@@ -37,7 +39,7 @@ use crate::attestation::plan::PlannedRequest;
 use crate::attestation::plan::provider as urls;
 use crate::attestation::raw::{ParseError, RawAttestation};
 use crate::attestation::policy::MeasurementPolicy;
-use crate::attestation::tdx::{Quote, TrustAnchor};
+use crate::attestation::tdx::Quote;
 use crate::fetch::{FetchError, FetchId, FetchRequest, FetchResult};
 use crate::io::UnixTime;
 use crate::provider::{ProviderKind, parse};
@@ -66,8 +68,9 @@ pub struct VerifyConfig {
     pub model_policy: MeasurementPolicy,
     /// Measurement allow-lists for the gateway quote (nearcloud).
     pub gateway_policy: MeasurementPolicy,
-    /// The root TDX quotes must chain to: Intel's, unless a test injects its own.
-    pub anchor: TrustAnchor,
+    /// The roots every verifier trusts: the pinned production set, unless a simulation
+    /// (feature `sim`) injects its own.
+    pub trust: TrustRoots,
 }
 
 impl VerifyConfig {
@@ -81,7 +84,7 @@ impl VerifyConfig {
             api_key: None,
             model_policy: MeasurementPolicy::default_for(provider, false),
             gateway_policy: MeasurementPolicy::default_for(provider, true),
-            anchor: TrustAnchor::intel(),
+            trust: TrustRoots::production(),
         }
     }
 }
@@ -138,6 +141,7 @@ pub struct Verification {
     cancelled: std::collections::BTreeSet<Purpose>,
     clearance: Option<Clearance>,
     attestation_peer: Option<crate::tls::SpkiHash>,
+    attested_host: Option<String>,
 }
 
 enum Stage {
@@ -176,6 +180,7 @@ impl Verification {
             cancelled: std::collections::BTreeSet::new(),
             clearance: None,
             attestation_peer: None,
+            attested_host: None,
         };
         v.start();
         v
@@ -217,6 +222,9 @@ impl Verification {
         );
         if let (true, Some(key)) = (to_provider, &self.config.api_key) {
             request.headers.push(("Authorization".to_owned(), format!("Bearer {key}")));
+        }
+        if matches!(purpose, Purpose::Attestation | Purpose::ChutesEvidence) {
+            self.attested_host = url_host(&request.url);
         }
         self.pending.insert(id, purpose);
         self.queue.push_back(request.into_fetch_request(id));
@@ -379,7 +387,7 @@ impl Verification {
             return;
         };
         let report = self.build_report(&raw, &quotes, &followups);
-        self.clearance = Clearance::grant(self.provider, &self.model, &report, &raw);
+        self.clearance = Clearance::grant(self.provider, &self.model, &report, &raw, self.attested_host.clone());
         self.finish(Ok(report));
     }
 
@@ -397,7 +405,7 @@ impl Verification {
             gateway,
             nonce,
             followups,
-            anchor: &self.config.anchor,
+            trust: &self.config.trust,
             now_secs: self.wall.as_secs(),
             model_policy: &self.config.model_policy,
             gateway_policy: &self.config.gateway_policy,
@@ -486,6 +494,14 @@ fn ok_body(result: FetchResult) -> Result<Vec<u8>, VerifyError> {
         return Err(VerifyError::Status { status: response.status, snippet });
     }
     Ok(response.body)
+}
+
+/// The host of an `https://host[:port]/…` URL.
+fn url_host(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("https://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    (!host.is_empty()).then(|| host.to_owned())
 }
 
 fn non_empty(s: &str) -> Option<String> {

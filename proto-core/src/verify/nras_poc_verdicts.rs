@@ -15,12 +15,12 @@ use crate::report::{Factor, Verdict};
 /// `gateway_cpu_id_registry` is inserted only when the attestation has a gateway part.
 pub(super) fn compute(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>) {
     out.insert(Factor::NvidiaNrasVerified, nras_verdict(i));
-    let key = PocKey::alliance();
-    out.insert(Factor::CpuIdRegistry, poc_verdict(i, Side::Model, &key));
+    let key = i.trust.proof_of_cloud();
+    out.insert(Factor::CpuIdRegistry, poc_verdict(i, Side::Model, key));
     if i.raw.gateway.is_some() {
         out.insert(
             Factor::GatewayCpuIdRegistry,
-            poc_verdict(i, Side::Gateway, &key),
+            poc_verdict(i, Side::Gateway, key),
         );
     }
 }

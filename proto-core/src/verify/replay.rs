@@ -61,7 +61,14 @@ pub fn replay_config(capture: &Capture) -> Result<VerifyConfig, ReplayError> {
     config.e2ee = e2ee_test(capture.manifest.e2ee.as_ref());
     match provider {
         ProviderKind::NearDirect => {
-            config.model_host = source.first_host().map(|h| h.split_once("://").map_or(h.clone(), |(_, host)| host.to_owned()));
+            // A recording that holds the endpoint discovery (ours do) resolves the host again
+            // from it; the reference's recordings did not keep it, so their first host is the
+            // model node's.
+            let discovered = capture.exchanges.iter().any(|e| e.meta.url == crate::attestation::plan::provider::NEAR_ENDPOINTS_URL);
+            if !discovered {
+                config.model_host =
+                    source.first_host().map(|h| h.split_once("://").map_or(h.clone(), |(_, host)| host.to_owned()));
+            }
         }
         ProviderKind::Chutes => config.chute_id = source.chute_uuid(),
         _ => {}
@@ -96,6 +103,8 @@ pub(super) fn e2ee_outcome(test: &E2eeTest) -> Option<E2eeOutcome> {
             o.api_key_env = env.clone();
         }
         E2eeTest::NotAttempted { detail } => o.detail = detail.clone(),
+        // The capture format has no "deferred" outcome; a replay reads it as not attempted.
+        E2eeTest::PendingLiveTest => o.detail = "E2EE configured; pending live test".into(),
         E2eeTest::Succeeded { detail } => {
             o.attempted = true;
             o.detail = detail.clone();

@@ -16,7 +16,7 @@ use crate::report::{Factor, Verdict};
 
 /// Inserts this module's verdicts; factors it leaves out keep their parsing-only verdict.
 pub(super) fn compute(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>) {
-    let Some(log) = LogKey::rekor() else {
+    let Some(log) = i.trust.rekor() else {
         let broken = Verdict::fail("embedded Rekor key does not parse");
         out.insert(Factor::SigstoreVerification, broken.clone());
         out.insert(Factor::BuildTransparencyLog, broken);
@@ -33,7 +33,7 @@ pub(super) fn compute(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>
         .iter()
         .enumerate()
         .filter(|(_, (_, p))| *p == Presence::Found)
-        .map(|(d, (digest, _))| (digest.clone(), provenance_of(i, d, digest, &log)))
+        .map(|(d, (digest, _))| (digest.clone(), provenance_of(i, d, digest, log)))
         .collect();
     let model = bound_images(&i.raw.app_compose, i.model);
     let gateway = match &i.raw.gateway {

@@ -7,10 +7,11 @@
 use std::collections::BTreeMap;
 
 use super::followups::{Followups, Purpose, Side};
+use super::trust::TrustRoots;
 use crate::attestation::binding_verdicts as bind;
 use crate::attestation::policy::MeasurementPolicy;
 use crate::attestation::raw::{BackendFormat, RawAttestation};
-use crate::attestation::tdx::{self, Collateral, Quote, TrustAnchor};
+use crate::attestation::tdx::{self, Collateral, Quote};
 use crate::fetch::{FetchError, FetchResult};
 use crate::provider::ProviderKind;
 use crate::report::{Factor, Verdict};
@@ -24,7 +25,7 @@ pub(super) struct VerdictInputs<'a> {
     pub(super) gateway: Option<&'a Quote>,
     pub(super) nonce: [u8; 32],
     pub(super) followups: &'a Followups,
-    pub(super) anchor: &'a TrustAnchor,
+    pub(super) trust: &'a TrustRoots,
     pub(super) now_secs: u64,
     pub(super) model_policy: &'a MeasurementPolicy,
     pub(super) gateway_policy: &'a MeasurementPolicy,
@@ -62,10 +63,10 @@ fn tdx_verdicts(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>) {
         None if !i.model_present => (tdx::offline_verdicts_no_quote(), tdx::collateral_verdicts_unparsed()),
         None => (tdx::offline_verdicts_unparsed(false), tdx::collateral_verdicts_unparsed()),
         Some(q) => {
-            let offline = tdx::offline_verify(q, i.anchor, i.now_secs);
+            let offline = tdx::offline_verify(q, i.trust.intel(), i.now_secs);
             let online = collateral(i.followups, Side::Model)
                 .map_err(|e| tdx::TdxVerifyError::Collateral(e))
-                .and_then(|c| tdx::online_verify(q, &c, i.anchor, i.now_secs));
+                .and_then(|c| tdx::online_verify(q, &c, i.trust.intel(), i.now_secs));
             (tdx::offline_verdicts(&offline), tdx::collateral_verdicts(&online, &q.body().tee_tcb_svn))
         }
     };
@@ -77,7 +78,7 @@ fn tdx_verdicts(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>) {
     if i.raw.gateway.is_some() {
         let (chain, signature) = match i.gateway {
             None => tdx::offline_verdicts_unparsed(true),
-            Some(q) => tdx::gateway_offline_verdicts(&tdx::offline_verify(q, i.anchor, i.now_secs)),
+            Some(q) => tdx::gateway_offline_verdicts(&tdx::offline_verify(q, i.trust.intel(), i.now_secs)),
         };
         out.insert(Factor::GatewayTeeCertChain, chain);
         out.insert(Factor::GatewayTeeQuoteSignature, signature);

@@ -10,6 +10,7 @@ use proto_core::config::Config;
 use proto_core::fetch::client::FetchClientConfig;
 use proto_core::provider::{ProviderKind, UnknownProvider};
 use proto_core::verify::{LiveOutput, LiveVerification, VerifyConfig};
+use runtime_tokio::demo::DemoRuntime;
 use rustls_pki_types::UnixTime;
 use proto_core::report::{Agreement, ReferenceReport, Report, Status, compare};
 
@@ -37,9 +38,9 @@ enum Command {
     /// API key from the provider's environment variable or the config file), or offline from a
     /// recorded session (--replay DIR).
     Verify(VerifyArgs),
-    /// Run attestation and encrypted chat against built-in simulated providers, offline
-    /// [not yet available].
-    Demo,
+    /// Run attestation and an end-to-end encrypted chat against built-in simulated providers:
+    /// offline, no keys, test roots trusted by this run only.
+    Demo(DemoArgs),
 }
 
 #[derive(Args)]
@@ -66,6 +67,23 @@ struct VerifyArgs {
     capture: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct DemoArgs {
+    /// Which runtime drives the sessions.
+    #[arg(long, value_enum, default_value_t = RuntimeArg::Tokio)]
+    runtime: RuntimeArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RuntimeArg {
+    /// runtime-blocking (threads).
+    Blocking,
+    /// runtime-smol.
+    Smol,
+    /// runtime-tokio.
+    Tokio,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     /// The report a person reads.
@@ -88,7 +106,21 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
-        Command::Serve | Command::Demo => {
+        Command::Demo(args) => {
+            let runtime = match args.runtime {
+                RuntimeArg::Blocking => DemoRuntime::Blocking,
+                RuntimeArg::Smol => DemoRuntime::Smol,
+                RuntimeArg::Tokio => DemoRuntime::Tokio,
+            };
+            match runtime_tokio::demo::run(runtime, &mut std::io::stdout()) {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("teep: demo: {e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Serve => {
             eprintln!("teep: this command is not implemented yet in this build");
             ExitCode::from(2)
         }

@@ -11,7 +11,9 @@ use x509_cert::der::Encode as _;
 use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
 
-use super::trust::{self, FULCIO_INTERMEDIATE_PEM, FULCIO_ROOT_PEM};
+use super::trust;
+#[cfg(test)]
+use super::trust::FULCIO_ROOT_PEM;
 
 /// Fulcio's build-provenance extension arc, 1.3.6.1.4.1.57264.1.
 const FULCIO_ARC: &str = "1.3.6.1.4.1.57264.1.";
@@ -209,14 +211,20 @@ const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03
 /// under the embedded Fulcio root, and was valid at `at_secs` (the entry's integration time,
 /// which the SET authenticates; Fulcio certificates live ten minutes).
 pub fn verify_fulcio_chain(leaf_der: &[u8], at_secs: i64) -> Result<(), ChainError> {
+    verify_fulcio_chain_under(leaf_der, at_secs, &trust::FulcioRoots::sigstore())
+}
+
+/// [`verify_fulcio_chain`] against the given Fulcio CA (the log's, see [`trust::LogKey`]).
+pub fn verify_fulcio_chain_under(leaf_der: &[u8], at_secs: i64, roots: &trust::FulcioRoots) -> Result<(), ChainError> {
     use rustls_pki_types::{CertificateDer, UnixTime};
     let err = |what: &str| ChainError(what.to_owned());
-    let root = trust::pem_body(FULCIO_ROOT_PEM, "CERTIFICATE").ok_or_else(|| err("embedded root"))?;
-    let intermediate =
-        trust::pem_body(FULCIO_INTERMEDIATE_PEM, "CERTIFICATE").ok_or_else(|| err("embedded intermediate"))?;
-    let root = CertificateDer::from(root);
+    if roots.root_der().is_empty() {
+        return Err(err("embedded root"));
+    }
+    let root = CertificateDer::from(roots.root_der());
     let anchor = webpki::anchor_from_trusted_cert(&root).map_err(|e| err(&format!("root: {e}")))?;
-    let intermediates = [CertificateDer::from(intermediate)];
+    let intermediates: Vec<CertificateDer<'_>> =
+        roots.intermediates_der().iter().map(|d| CertificateDer::from(d.as_slice())).collect();
     let leaf = CertificateDer::from(leaf_der);
     let ee = webpki::EndEntityCert::try_from(&leaf).map_err(|e| err(&format!("leaf: {e}")))?;
     let at = u64::try_from(at_secs).map_err(|_| err("negative integration time"))?;

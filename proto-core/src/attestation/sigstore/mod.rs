@@ -30,5 +30,5 @@ mod tests;
 
 pub use policy::{ImagePolicy, ProvenanceKind, SupplyChainPolicy};
 pub use provenance::{EntryAnswer, Presence, Provenance, Selected, presence_of, select_provenance};
-pub use trust::LogKey;
+pub use trust::{FulcioRoots, LogKey};
 pub use verdicts::{SupplyChainInputs, build_transparency_log, sigstore_verification};

@@ -138,7 +138,7 @@ pub fn select_provenance(
             }
             Ok(signer @ Signer::Fulcio { .. }) => {
                 let Signer::Fulcio { der, .. } = &signer else { continue };
-                if let Err(err) = fulcio::verify_fulcio_chain(der, entry.integrated_time) {
+                if let Err(err) = fulcio::verify_fulcio_chain_under(der, entry.integrated_time, &log.fulcio) {
                     last_error = Some(format!("entry {}: {err}", e.uuid));
                     continue;
                 }

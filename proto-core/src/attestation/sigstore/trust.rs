@@ -70,6 +70,53 @@ pub struct LogKey {
     pub log_id: [u8; 32],
     /// Checkpoint origin prefix and signer name.
     pub origin: String,
+    /// The Fulcio CA certificates that certificate-signed entries of this log must chain to
+    /// (the embedded Sigstore ones unless a simulation replaced them).
+    pub fulcio: FulcioRoots,
+}
+
+/// The Fulcio certificate authority a code-signing certificate must chain to: one root and its
+/// intermediates, DER.
+///
+/// Production code can only obtain [`FulcioRoots::sigstore`] (the embedded public-good
+/// instance); `FulcioRoots::for_tests` exists only in unit tests and with the `sim` feature.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FulcioRoots {
+    root_der: Vec<u8>,
+    intermediates_der: Vec<Vec<u8>>,
+}
+
+impl FulcioRoots {
+    /// The embedded Sigstore Fulcio root and intermediate. A broken constant gives empty roots,
+    /// which no certificate chains to.
+    pub fn sigstore() -> FulcioRoots {
+        FulcioRoots {
+            root_der: pem_body(FULCIO_ROOT_PEM, "CERTIFICATE").unwrap_or_default(),
+            intermediates_der: pem_body(FULCIO_INTERMEDIATE_PEM, "CERTIFICATE").into_iter().collect(),
+        }
+    }
+
+    /// A test CA (root and intermediates, DER), for simulations. Not available to production
+    /// builds.
+    #[cfg(any(test, feature = "sim"))]
+    pub fn for_tests(root_der: Vec<u8>, intermediates_der: Vec<Vec<u8>>) -> FulcioRoots {
+        FulcioRoots { root_der, intermediates_der }
+    }
+
+    /// The root certificate, DER.
+    pub fn root_der(&self) -> &[u8] {
+        &self.root_der
+    }
+
+    /// The intermediate certificates, DER.
+    pub fn intermediates_der(&self) -> &[Vec<u8>] {
+        &self.intermediates_der
+    }
+
+    /// True if these are the embedded Sigstore certificates.
+    pub fn is_sigstore(&self) -> bool {
+        *self == FulcioRoots::sigstore()
+    }
 }
 
 impl LogKey {
@@ -83,7 +130,18 @@ impl LogKey {
     /// A P-256 key from its DER SubjectPublicKeyInfo (uncompressed or compressed point).
     pub fn from_spki_der(der: &[u8], origin: &str) -> Option<LogKey> {
         let key = p256_from_spki(der)?;
-        Some(LogKey { key, log_id: Sha256::digest(der).into(), origin: origin.to_owned() })
+        Some(LogKey {
+            key,
+            log_id: Sha256::digest(der).into(),
+            origin: origin.to_owned(),
+            fulcio: FulcioRoots::sigstore(),
+        })
+    }
+
+    /// The same log, with certificate entries checked against `fulcio` instead.
+    pub fn with_fulcio(mut self, fulcio: FulcioRoots) -> LogKey {
+        self.fulcio = fulcio;
+        self
     }
 }
 

@@ -331,20 +331,33 @@ fn qe_report_data_must_end_in_zeros() {
     assert_eq!(offline(&q), Err(TdxVerifyError::QeReportData));
 }
 
+/// The base64 character whose value differs from `c`'s in its top bit (value ^ 32).
+fn flip_sextet_top_bit(c: u8) -> u8 {
+    const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let v = B64.iter().position(|&b| b == c).expect("base64 character");
+    B64[v ^ 32]
+}
+
 #[test]
 fn a_tampered_pck_chain_fails() {
     let good = sample_quote();
     let pem_at = good.windows(5).position(|w| w == b"-----").expect("PEM in quote");
     let end = good.windows(9).position(|w| w == b"-----END ").expect("END line");
-    // A base64 character inside the leaf's signature (the last line before END).
+    // A base64 character well inside the leaf's signature value: the 30th data character
+    // before END (newlines and padding skipped), its top sextet bit flipped so the decoded
+    // byte always changes (flipping a low bit of the last character can be absorbed by the
+    // padding, which made this test flaky with random keys).
     let mut q = good.to_vec();
-    let i = end - 10;
-    q[i] = if q[i] == b'A' { b'B' } else { b'A' };
+    let i = (pem_at..end).rev().filter(|&i| q[i].is_ascii_alphanumeric() || q[i] == b'+' || q[i] == b'/').nth(30).expect("base64");
+    q[i] = flip_sextet_top_bit(q[i]);
     assert_eq!(cert_problem(offline(&q)), (ChainPosition::Leaf, CertProblem::BadSignature));
     // Anywhere in the leaf: some step fails, never a pass.
     for i in (pem_at + 40..end).step_by(97) {
         let mut q = good.to_vec();
-        q[i] = if q[i] == b'A' { b'B' } else { b'A' };
+        if !(q[i].is_ascii_alphanumeric() || q[i] == b'+' || q[i] == b'/') {
+            continue;
+        }
+        q[i] = flip_sextet_top_bit(q[i]);
         if let Ok(q) = Quote::parse(&q) {
             assert!(offline_verify(&q, &pki().anchor(), NOW).is_err(), "flip at {i} passed");
         }

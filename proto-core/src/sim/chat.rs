@@ -1,0 +1,112 @@
+//! The simulated enclaves' inference side: open the end-to-end encrypted request with the
+//! enclave's private key, and answer with a scripted reply streamed chunk by chunk, sealed to the
+//! client's key — what the real enclave does, with a deterministic "model".
+//!
+//! Only the enclave could read the prompt (it is sealed to the attested key), and only the
+//! client can read the reply (it is sealed to the client's per-request key).
+
+use rand_core::CryptoRng;
+use serde_json::{Value, json};
+
+use super::{EnclaveSecret, SimResponse, SimWorld};
+use crate::e2ee::E2eeError;
+use crate::e2ee::chutes::sim::InstanceServer;
+use crate::e2ee::near::server::NearServer;
+use crate::e2ee::venice::relay::Endpoint as RelayEndpoint;
+use crate::e2ee::venice::server::VeniceServer;
+use crate::provider::ProviderKind;
+
+/// The scripted model's reply.
+pub const SCRIPTED_REPLY: &str = "Hello from inside the simulated enclave. Your prompt was decrypted only \
+here, and every word of this reply is sealed to your key alone.";
+
+/// Which simulated provider an inference request is for, from its host and path; `None` when
+/// it is not an inference request.
+pub fn inference_target(host: &str, path: &str) -> Option<ProviderKind> {
+    let path = path.split('?').next().unwrap_or(path);
+    ProviderKind::ALL.into_iter().find(|&p| {
+        let Some(upstream) = p.upstream_path(crate::provider::descriptor::Endpoint::Chat) else { return false };
+        let on_host = SimWorld::hosts(p).contains(&host);
+        match p {
+            ProviderKind::Chutes => on_host && path.ends_with("/e2e/invoke"),
+            _ => on_host && path.ends_with(upstream),
+        }
+    })
+}
+
+/// The reply as OpenAI `chat.completion.chunk` objects, one per word, then a final chunk with
+/// `finish_reason`.
+pub fn reply_chunks(model: &str, reply: &str) -> Vec<Value> {
+    let words: Vec<&str> = reply.split_inclusive(' ').collect();
+    let mut chunks: Vec<Value> = words
+        .iter()
+        .enumerate()
+        .map(|(i, word)| {
+            let delta = if i == 0 { json!({"role": "assistant", "content": word}) } else { json!({"content": word}) };
+            json!({"id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": 0, "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+        })
+        .collect();
+    chunks.push(json!({"id": "chatcmpl-sim", "object": "chat.completion.chunk", "created": 0, "model": model,
+                       "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+    chunks
+}
+
+/// Answers one encrypted chat request for `provider` with the scripted reply, sealed to the
+/// client. A request the enclave cannot open (wrong key, plaintext, tampered) gets a 400 and
+/// no reply.
+pub fn answer_chat(
+    world: &SimWorld,
+    provider: ProviderKind,
+    headers: &[(String, String)],
+    body: &[u8],
+    rng: &mut impl CryptoRng,
+) -> SimResponse {
+    match seal_reply(world, provider, headers, body, rng) {
+        Ok(sse) => {
+            SimResponse { status: 200, headers: vec![("Content-Type".into(), "text/event-stream".into())], body: sse }
+        }
+        Err(e) => SimResponse {
+            status: 400,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: json!({"error": {"message": format!("enclave refused the request: {e}")}}).to_string().into_bytes(),
+        },
+    }
+}
+
+fn seal_reply(
+    world: &SimWorld,
+    provider: ProviderKind,
+    headers: &[(String, String)],
+    body: &[u8],
+    rng: &mut impl CryptoRng,
+) -> Result<Vec<u8>, E2eeError> {
+    let model = SimWorld::model(provider);
+    let chunks = reply_chunks(model, SCRIPTED_REPLY);
+    match (provider, world.enclave_secret(provider)) {
+        (ProviderKind::Venice, EnclaveSecret::Secp256k1(secret)) => {
+            let secret = k256::SecretKey::from_slice(&secret).map_err(|e| E2eeError::InvalidKey(e.to_string()))?;
+            let server = VeniceServer::from_secret(secret);
+            let (_plain, client) = server.open_request(headers, body)?;
+            Ok(server.seal_stream(&chunks, &client, rng))
+        }
+        (ProviderKind::NearDirect | ProviderKind::NearCloud, EnclaveSecret::Ed25519(seed)) => {
+            let server = NearServer::ed25519(&seed);
+            let (_plain, request) = server.open(headers, body, RelayEndpoint::Chat)?;
+            Ok(crate::e2ee::near::server::seal_stream(&chunks, &request, rng))
+        }
+        (ProviderKind::Chutes, EnclaveSecret::MlKem768(seed)) => {
+            let server = InstanceServer::from_seed(&seed);
+            let request = server.decrypt_request(body)?;
+            let (stream, init) = request.client_key.begin_stream(rng)?;
+            let mut sse = init.into_bytes();
+            for chunk in &chunks {
+                let event = format!("data: {chunk}\n\n");
+                sse.extend_from_slice(stream.chunk_event(event.as_bytes(), rng)?.as_bytes());
+            }
+            sse.extend_from_slice(stream.chunk_event(b"data: [DONE]\n\n", rng)?.as_bytes());
+            Ok(sse)
+        }
+        _ => Err(E2eeError::BadBody(format!("{provider} has no end-to-end encrypted chat in the simulation"))),
+    }
+}

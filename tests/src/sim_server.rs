@@ -1,0 +1,63 @@
+//! Serving a simulated world over loopback HTTPS: one test server whose certificate names
+//! every host of every simulated provider and service, answering each request with
+//! [`SimWorld::answer`]. A second identity (another key, same names) lets a test switch the
+//! TLS key a provider presents after attestation.
+
+use std::sync::{Arc, Mutex};
+
+use proto_core::fetch::client::FetchClientConfig;
+use proto_core::harness::{After, Reply, Responder, TestPki};
+use proto_core::sim::SimWorld;
+
+use crate::LoopbackServer;
+
+/// A test PKI whose server certificate names every simulated host.
+pub fn sim_pki() -> TestPki {
+    TestPki::generate_for(&SimWorld::all_hosts())
+}
+
+/// A loopback server answering from a shared world, and the client configuration that
+/// reaches it.
+pub struct SimServer {
+    /// The server (its connection log counts what it received).
+    pub server: LoopbackServer,
+    /// Trusts the server's test CA and routes every simulated host to it.
+    pub client: FetchClientConfig,
+    /// The world behind the server (shared: tests read its counters).
+    pub world: Arc<Mutex<SimWorld>>,
+}
+
+/// A world of `seed` whose attestations bind `pki`'s server key.
+pub fn sim_world(seed: [u8; 32], pki: &TestPki) -> SimWorld {
+    SimWorld::new(seed, pki.server_spki).expect("simulated world builds")
+}
+
+/// Starts a server presenting `pki`'s certificate and answering from `world`.
+pub fn serve_sim(world: Arc<Mutex<SimWorld>>, pki: &TestPki) -> SimServer {
+    let server = LoopbackServer::start(pki, responder(world.clone()));
+    let mut client = FetchClientConfig { extra_roots: vec![pki.ca_cert.clone()], ..FetchClientConfig::default() };
+    for host in SimWorld::all_hosts() {
+        client.connect_overrides.insert(format!("{host}:443"), ("127.0.0.1".to_owned(), server.port));
+    }
+    SimServer { server, client, world }
+}
+
+fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
+    Arc::new(move |req| {
+        let host = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let url = format!("https://{host}{}", req.target);
+        let answer = world.lock().expect("world").answer(&req.method, &url, &req.headers, &req.body);
+        let mut bytes = format!("HTTP/1.1 {} Simulated\r\n", answer.status).into_bytes();
+        for (name, value) in &answer.headers {
+            bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", answer.body.len()).as_bytes());
+        bytes.extend_from_slice(&answer.body);
+        Reply { bytes, then: After::KeepOpen }
+    })
+}
