@@ -62,7 +62,19 @@ pub fn answer_chat(
     body: &[u8],
     rng: &mut impl CryptoRng,
 ) -> SimResponse {
-    match seal_reply(world, provider, headers, body, rng) {
+    answer_chat_with(world, provider, headers, body, SCRIPTED_REPLY, rng)
+}
+
+/// As [`answer_chat`], with `reply` as the model's answer (one chunk per word).
+pub fn answer_chat_with(
+    world: &SimWorld,
+    provider: ProviderKind,
+    headers: &[(String, String)],
+    body: &[u8],
+    reply: &str,
+    rng: &mut impl CryptoRng,
+) -> SimResponse {
+    match seal_reply(world, provider, headers, body, reply, rng) {
         Ok(sse) => {
             SimResponse { status: 200, headers: vec![("Content-Type".into(), "text/event-stream".into())], body: sse }
         }
@@ -79,10 +91,11 @@ fn seal_reply(
     provider: ProviderKind,
     headers: &[(String, String)],
     body: &[u8],
+    reply: &str,
     rng: &mut impl CryptoRng,
 ) -> Result<Vec<u8>, E2eeError> {
     let model = SimWorld::model(provider);
-    let chunks = reply_chunks(model, SCRIPTED_REPLY);
+    let chunks = reply_chunks(model, reply);
     match (provider, world.enclave_secret(provider)) {
         (ProviderKind::Venice, EnclaveSecret::Secp256k1(secret)) => {
             let secret = k256::SecretKey::from_slice(&secret).map_err(|e| E2eeError::InvalidKey(e.to_string()))?;
