@@ -108,12 +108,14 @@ pub enum VerifyError {
     #[error(transparent)]
     Parse(#[from] ParseError),
     /// The model lookup does not know the model.
-    #[error("unknown model {model:?} ({lookup})")]
+    #[error("unknown model {model:?} ({lookup}); known: {}", known_list(.known))]
     UnknownModel {
         /// The model asked for.
         model: String,
         /// Which lookup did not list it.
         lookup: &'static str,
+        /// The models the lookup listed, sorted (at most [`MAX_LISTED_MODELS`]).
+        known: Vec<String>,
     },
     /// The verification could not proceed (a driver or internal limit).
     #[error("{0}")]
@@ -272,14 +274,15 @@ impl Verification {
     }
 
     fn on_near_endpoints(&mut self, body: &[u8]) {
-        let host = parse::lookup::near_endpoints(body).map(|map| map.get(&self.model).cloned());
+        let host = parse::lookup::near_endpoints(body).map(|map| (map.get(&self.model).cloned(), known_models(&map)));
         match host {
             Err(e) => self.finish(Err(e.into())),
-            Ok(None) => self.finish(Err(VerifyError::UnknownModel {
+            Ok((None, known)) => self.finish(Err(VerifyError::UnknownModel {
                 model: self.model.clone(),
                 lookup: "not in NEAR endpoint discovery",
+                known,
             })),
-            Ok(Some(host)) => {
+            Ok((Some(host), _)) => {
                 let url = urls::neardirect_attestation_url(&host, &self.nonce_hex);
                 self.stage = Stage::Attesting;
                 self.provider_get(Purpose::Attestation, url);
@@ -288,13 +291,14 @@ impl Verification {
     }
 
     fn on_chutes_models(&mut self, body: &[u8]) {
-        match parse::lookup::chutes_models(body).map(|map| map.get(&self.model).cloned()) {
+        match parse::lookup::chutes_models(body).map(|map| (map.get(&self.model).cloned(), known_models(&map))) {
             Err(e) => self.finish(Err(e.into())),
-            Ok(None) => self.finish(Err(VerifyError::UnknownModel {
+            Ok((None, known)) => self.finish(Err(VerifyError::UnknownModel {
                 model: self.model.clone(),
                 lookup: "not in the Chutes model list; pass a chute UUID or a listed model",
+                known,
             })),
-            Ok(Some(chute_id)) => self.request_instances(chute_id),
+            Ok((Some(chute_id), _)) => self.request_instances(chute_id),
         }
     }
 
@@ -502,6 +506,18 @@ fn url_host(url: &str) -> Option<String> {
     let authority = rest.split(['/', '?', '#']).next()?;
     let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
     (!host.is_empty()).then(|| host.to_owned())
+}
+
+/// Most model names an unknown-model error lists.
+pub const MAX_LISTED_MODELS: usize = 40;
+
+fn known_list(known: &[String]) -> String {
+    if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+}
+
+/// The (already sorted) names of a lookup, bounded.
+fn known_models<V>(map: &BTreeMap<String, V>) -> Vec<String> {
+    map.keys().take(MAX_LISTED_MODELS).cloned().collect()
 }
 
 fn non_empty(s: &str) -> Option<String> {

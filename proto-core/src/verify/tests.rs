@@ -39,8 +39,14 @@ fn neardirect_discovers_the_model_host_first() {
 #[test]
 fn neardirect_unknown_model_is_a_typed_error() {
     let (mut v, first) = start(ProviderKind::NearDirect, "nope", |_| {});
-    v.handle_fetch(first.id, ok(br#"{"endpoints":[]}"#));
-    assert!(matches!(v.poll_report(), Some(Err(VerifyError::UnknownModel { .. }))));
+    let list = br#"{"endpoints":[{"domain":"b.completions.near.ai","models":["b/B"]},{"domain":"a.completions.near.ai","models":["a/A"]}]}"#;
+    v.handle_fetch(first.id, ok(list));
+    let err = match v.poll_report() {
+        Some(Err(e @ VerifyError::UnknownModel { .. })) => e,
+        other => panic!("{other:?}"),
+    };
+    // The error lists the models that do exist, sorted.
+    assert!(err.to_string().ends_with("known: a/A, b/B"), "{err}");
     assert!(v.is_done() && v.poll_fetch().is_none());
 }
 
