@@ -160,8 +160,20 @@ enum Conn {
     None,
     Connecting { conn: ConnId },
     Handshaking { conn: ConnId, tls: Box<TlsSession> },
-    Idle { conn: ConnId, tls: Box<TlsSession>, peer: SpkiHash },
-    Active { conn: ConnId, tls: Box<TlsSession>, peer: SpkiHash, req: RequestId, parser: ResponseParser },
+    /// `reused`: the connection already carried a response (a server may have closed it
+    /// silently meanwhile).
+    Idle { conn: ConnId, tls: Box<TlsSession>, peer: SpkiHash, reused: bool },
+    /// `retry`: the request, kept when it went out on a reused connection, to send once more
+    /// on a fresh one if that connection closes before any byte of the answer.
+    Active {
+        conn: ConnId,
+        tls: Box<TlsSession>,
+        peer: SpkiHash,
+        req: RequestId,
+        parser: ResponseParser,
+        retry: Option<Box<Pending>>,
+        answered: bool,
+    },
     Failed,
 }
 
@@ -177,6 +189,7 @@ impl Conn {
     }
 }
 
+#[derive(Clone)]
 struct Pending {
     id: RequestId,
     bytes: Vec<u8>,
@@ -293,13 +306,15 @@ impl HttpsExchange {
                 self.deadline.set(TimeoutKind::Connect, now.mono, self.config.timeouts.connect);
                 self.conn = Conn::Connecting { conn };
             }
-            Conn::Idle { conn, mut tls, peer } => {
+            Conn::Idle { conn, mut tls, peer, reused } => {
                 let Some(next) = self.queue.pop_front() else { unreachable!("queue checked") };
                 tls.send_plaintext(&next.bytes);
                 self.flush(conn, &mut tls);
                 self.deadline.set(TimeoutKind::Response, now.mono, self.config.timeouts.idle);
                 let parser = ResponseParser::new(next.limits, next.head_request);
-                self.conn = Conn::Active { conn, tls, peer, req: next.id, parser };
+                let req = next.id;
+                let retry = reused.then(|| Box::new(next));
+                self.conn = Conn::Active { conn, tls, peer, req, parser, retry, answered: false };
             }
             other => self.conn = other,
         }
@@ -351,14 +366,14 @@ impl HttpsExchange {
                     rustls::Error::NoCertificatesPresented,
                 )))?;
                 self.deadline.clear();
-                self.conn = Conn::Idle { conn, tls, peer };
+                self.conn = Conn::Idle { conn, tls, peer, reused: false };
                 if !plain.is_empty() {
                     return Err(ExchangeError::Http(HttpError::UnsolicitedData));
                 }
                 self.progress(now);
                 Ok(())
             }
-            Conn::Idle { mut tls, peer, .. } => {
+            Conn::Idle { mut tls, peer, reused, .. } => {
                 let state = tls.receive(bytes, now.wall, &mut plain)?;
                 self.flush(conn, &mut tls);
                 if !plain.is_empty() {
@@ -368,13 +383,19 @@ impl HttpsExchange {
                     self.io.push_back(Io::Close { conn });
                     self.progress(now);
                 } else {
-                    self.conn = Conn::Idle { conn, tls, peer };
+                    self.conn = Conn::Idle { conn, tls, peer, reused };
                 }
                 Ok(())
             }
-            Conn::Active { mut tls, peer, req, mut parser, .. } => {
+            Conn::Active { mut tls, peer, req, mut parser, mut retry, answered, .. } => {
                 let state = tls.receive(bytes, now.wall, &mut plain)?;
                 self.flush(conn, &mut tls);
+                let answered = answered || !plain.is_empty();
+                if state == PeerState::ClosedCleanly && !answered {
+                    if let Some(pending) = retry.take() {
+                        return Ok(self.resend(conn, *pending, now));
+                    }
+                }
                 self.deadline.set(TimeoutKind::Response, now.mono, self.config.timeouts.idle);
                 let mut events = Vec::new();
                 let parsed = parser.feed(&plain, &mut events);
@@ -390,7 +411,11 @@ impl HttpsExchange {
                     return Ok(());
                 }
                 match finished {
-                    None => self.conn = Conn::Active { conn, tls, peer, req, parser },
+                    None => {
+                        // Once the answer has begun, the request is never resent.
+                        let retry = if answered { None } else { retry };
+                        self.conn = Conn::Active { conn, tls, peer, req, parser, retry, answered };
+                    }
                     Some(reusable) => self.after_response(conn, tls, peer, reusable && state == PeerState::Open, now),
                 }
                 Ok(())
@@ -405,7 +430,7 @@ impl HttpsExchange {
     fn after_response(&mut self, conn: ConnId, mut tls: Box<TlsSession>, peer: SpkiHash, reusable: bool, now: Now) {
         self.deadline.clear();
         if reusable {
-            self.conn = Conn::Idle { conn, tls, peer };
+            self.conn = Conn::Idle { conn, tls, peer, reused: true };
         } else {
             tls.send_close_notify();
             self.flush(conn, &mut tls);
@@ -430,6 +455,19 @@ impl HttpsExchange {
         ended
     }
 
+    /// A kept-alive connection closed before any byte of the answer to a request it carried:
+    /// the server dropped it (an idle timeout racing our write), so the request goes out once
+    /// more on a fresh connection (RFC 9112 §9.3.1). A request is retried at most once: the
+    /// retry is the first request of its connection, which is never retried again. A request
+    /// whose answer had begun is never resent.
+    fn resend(&mut self, conn: ConnId, pending: Pending, now: Now) {
+        self.io.push_back(Io::Close { conn });
+        self.deadline.clear();
+        self.conn = Conn::None;
+        self.queue.push_front(pending);
+        self.progress(now);
+    }
+
     fn on_closed(&mut self, conn: ConnId, now: Now) -> Result<(), ExchangeError> {
         match std::mem::replace(&mut self.conn, Conn::None) {
             Conn::Connecting { .. } | Conn::Handshaking { .. } => Err(ExchangeError::ClosedDuringHandshake),
@@ -439,9 +477,12 @@ impl HttpsExchange {
                 self.progress(now);
                 Ok(())
             }
-            Conn::Active { mut tls, peer, req, mut parser, .. } => {
+            Conn::Active { mut tls, peer, req, mut parser, retry, answered, .. } => {
                 let mut plain = Vec::new();
                 let clean = tls.receive_eof(&mut plain);
+                if let (Some(pending), false, true) = (retry, answered, plain.is_empty()) {
+                    return Ok(self.resend(conn, *pending, now));
+                }
                 let mut events = Vec::new();
                 let fed = parser.feed(&plain, &mut events);
                 self.emit(req, peer, events);

@@ -2,9 +2,11 @@
 //! session, and an in-memory [`Pair`] that runs an [`crate::exchange::HttpsExchange`] against it
 //! with simulated time, arbitrary read sizes and spurious timers. No socket is involved.
 
+mod net;
 mod pair;
 mod server;
 
+pub use net::{LoggedRequest, Net, NetError, Route, Router, Schedule};
 pub use pair::{ConnectBehaviour, Pair, SIM_EPOCH_SECS};
 pub use server::{After, ReceivedRequest, Reply, Responder, ServerSession, TestPki, scenario_responder};
 
