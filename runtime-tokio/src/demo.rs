@@ -222,20 +222,14 @@ fn delta_texts(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// Routes inference requests to the simulated enclaves' chat side and everything else
-/// (attestation, collateral, NRAS, Rekor, Proof of Cloud) to the world.
-fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
+/// Answers every request from the simulated world and its enclaves.
+pub fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
     let rng = Mutex::new(ChaCha20Rng::from_seed([9; 32]));
     Arc::new(move |req| {
         let host = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).unwrap_or_default();
         let Ok(mut world) = world.lock() else { return Reply::fixed(500, "text/plain", b"world poisoned") };
-        let answer = match chat::inference_target(&host, &req.target) {
-            Some(provider) => {
-                let Ok(mut rng) = rng.lock() else { return Reply::fixed(500, "text/plain", b"rng poisoned") };
-                chat::answer_chat(&world, provider, &req.headers, &req.body, &mut *rng)
-            }
-            None => world.answer(&req.method, &format!("https://{host}{}", req.target), &req.headers, &req.body),
-        };
+        let Ok(mut rng) = rng.lock() else { return Reply::fixed(500, "text/plain", b"rng poisoned") };
+        let answer = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng);
         let mut bytes = format!("HTTP/1.1 {} Simulated\r\n", answer.status).into_bytes();
         for (name, value) in &answer.headers {
             bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());

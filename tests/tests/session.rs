@@ -96,3 +96,78 @@ fn an_e2ee_provider_without_a_usable_key_is_refused_before_connecting() {
     assert!(matches!(outputs.last(), Some(SessionOutput::Failed(SessionError::E2ee(E2eeError::BadBody(_))))), "{outputs:?}");
     assert!(served.server.connections().is_empty(), "nothing was even connected");
 }
+
+/// The live E2EE test `teep verify` runs after attestation, against a simulated provider: the
+/// deferred `e2ee_usable` becomes Pass, the recording carries the outcome, and a replay of the
+/// recording gives the same report.
+#[test]
+fn the_live_e2ee_test_decides_e2ee_usable_and_replays() {
+    use std::sync::{Arc, Mutex};
+
+    use proto_core::attestation::factors::{E2eeTest, e2ee_usable};
+    use proto_core::harness::{After, Reply, Responder, TestPki};
+    use proto_core::report::{Factor, Status};
+    use proto_core::session::{e2ee_test_outcome, e2ee_test_prompt};
+    use proto_core::sim::{SimWorld, chat};
+    use proto_core::verify::replay_capture_with;
+
+    let pki = TestPki::generate_for(&SimWorld::all_hosts());
+    let world = Arc::new(Mutex::new(SimWorld::new([4; 32], pki.server_spki).unwrap()));
+    let responder: Responder = {
+        let world = world.clone();
+        let rng = Mutex::new(ChaCha20Rng::seed_from_u64(2));
+        Arc::new(move |req| {
+            let host = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).unwrap();
+            let mut world = world.lock().unwrap();
+            let a = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng.lock().unwrap());
+            let mut bytes = format!("HTTP/1.1 {} Sim\r\n", a.status).into_bytes();
+            for (n, v) in &a.headers {
+                bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+            }
+            bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", a.body.len()).as_bytes());
+            bytes.extend_from_slice(&a.body);
+            Reply { bytes, then: After::KeepOpen }
+        })
+    };
+    let server = teep_tests::LoopbackServer::start(&pki, responder);
+    let mut client = proto_core::fetch::client::FetchClientConfig { extra_roots: vec![pki.ca_cert.clone()], ..Default::default() };
+    for host in SimWorld::all_hosts() {
+        client.connect_overrides.insert(format!("{host}:443"), ("127.0.0.1".to_owned(), server.port));
+    }
+    for provider in [proto_core::provider::ProviderKind::NearDirect, proto_core::provider::ProviderKind::Chutes] {
+        let (mut config, now) = {
+            let w = world.lock().unwrap();
+            (w.verify_config(provider), w.now())
+        };
+        config.e2ee = E2eeTest::PendingLiveTest;
+        let replay_trust = (config.trust.clone(), config.model_policy.clone(), config.gateway_policy.clone(), config.allow_fail.clone());
+        let machine = LiveVerification::new(provider, SimWorld::model(provider), [9; 32], config, now, client.clone());
+        let (outputs, mut machine) = teep_tests::run_live(teep_tests::Runtime::Blocking, machine);
+        let report = match outputs.last() {
+            Some(proto_core::verify::LiveOutput::Finished(Ok(r))) => r.clone(),
+            other => panic!("{provider}: {other:?}"),
+        };
+        let pending = report.factor(Factor::E2eeUsable).unwrap();
+        assert_eq!(pending.status, Status::Skip, "{provider}: deferred until the test ran");
+        let clearance = machine.clearance().cloned().expect("unblocked");
+        let session = PromptSession::with_clearance(clearance, e2ee_test_prompt(Some("k".into())), true, client.clone(), ChaCha20Rng::seed_from_u64(3));
+        let test = e2ee_test_outcome(provider, &run(session));
+        assert!(matches!(test, E2eeTest::Succeeded { .. }), "{provider}: {test:?}");
+        let report = report.with_outcome(Factor::E2eeUsable, e2ee_usable(&test));
+        assert_eq!(report.factor(Factor::E2eeUsable).unwrap().status, Status::Pass);
+        assert!(!report.is_blocked());
+        machine.record_e2ee_outcome(&test);
+        let replayed = replay_capture_with(
+            &machine.capture(),
+            |c| {
+                c.trust = replay_trust.0.clone();
+                c.model_policy = replay_trust.1.clone();
+                c.gateway_policy = replay_trust.2.clone();
+                c.allow_fail = replay_trust.3.clone();
+            },
+            |_| 0,
+        )
+        .unwrap();
+        assert_eq!(replayed.report.unwrap().to_json(), report.to_json(), "{provider}: the recording replays to the same report");
+    }
+}

@@ -225,7 +225,8 @@ fn algo_or<'a>(algo: &'a str, default: &'a str) -> &'a str {
     if algo.is_empty() { default } else { algo }
 }
 
-fn e2ee_usable(test: &E2eeTest) -> Verdict {
+/// The `e2ee_usable` verdict for a live E2EE test outcome.
+pub fn e2ee_usable(test: &E2eeTest) -> Verdict {
     match test {
         E2eeTest::NotConfigured => Verdict::skip("E2EE not configured for this provider"),
         E2eeTest::NoApiKey { env } => {

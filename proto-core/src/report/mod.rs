@@ -226,6 +226,19 @@ impl Report {
         s
     }
 
+    /// This report with `factor`'s outcome replaced (its enforcement unchanged; an enforced
+    /// Skip becomes a Fail as in [`Report::build`]). Used once a deferred check ran, such as
+    /// the live E2EE test after attestation.
+    pub fn with_outcome(&self, factor: Factor, verdict: Verdict) -> Report {
+        let mut copy = self.clone();
+        if let Some(line) = copy.factors.iter_mut().find(|f| f.factor == factor) {
+            let promote = verdict.status == Status::Skip && line.enforced && !verdict.deferred;
+            line.status = if promote { Status::Fail } else { verdict.status };
+            line.detail = if promote { format!("{} (enforced)", verdict.detail) } else { verdict.detail };
+        }
+        copy
+    }
+
     /// True when any enforced factor failed: nothing may be sent to this provider.
     pub fn is_blocked(&self) -> bool {
         self.factors.iter().any(|f| f.enforced && f.status == Status::Fail)

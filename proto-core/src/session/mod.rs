@@ -529,9 +529,61 @@ mod tests {
     }
 
     #[test]
+    fn the_e2ee_test_passes_only_on_a_clean_authenticated_answer() {
+        use crate::attestation::factors::E2eeTest;
+        let head = |status| SessionOutput::Head(ResponseHead { minor_version: 1, status, reason: String::new(), headers: Vec::new() });
+        let p = ProviderKind::Venice;
+        let ok = [head(200), SessionOutput::Body(b"data: {}".to_vec()), SessionOutput::End];
+        assert!(matches!(e2ee_test_outcome(p, &ok), E2eeTest::Succeeded { .. }));
+        let error_status = [head(500), SessionOutput::Body(b"oops".to_vec()), SessionOutput::End];
+        assert!(matches!(e2ee_test_outcome(p, &error_status), E2eeTest::Failed { .. }));
+        let empty = [head(200), SessionOutput::End];
+        assert!(matches!(e2ee_test_outcome(p, &empty), E2eeTest::Failed { .. }));
+        let failed = [head(200), SessionOutput::Failed(SessionError::E2ee(e2ee::E2eeError::AuthFailed("tag".into())))];
+        match e2ee_test_outcome(p, &failed) {
+            E2eeTest::Failed { error } => assert!(error.contains("authentication failed"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        // A failed test fails an enforced e2ee_usable and blocks the report.
+        let verdict = crate::attestation::factors::e2ee_usable(&e2ee_test_outcome(p, &failed));
+        let pending = crate::report::Verdict { deferred: true, ..crate::report::Verdict::skip("pending") };
+        let report = Report::build("venice", "m", "00", "t", Default::default(), vec![(crate::report::Factor::E2eeUsable, pending)], &Default::default());
+        assert!(!report.is_blocked());
+        assert!(report.with_outcome(crate::report::Factor::E2eeUsable, verdict).is_blocked());
+    }
+
+    #[test]
     fn bases_split_into_host_and_path() {
         assert_eq!(split_base("https://nano-gpt.com/api").unwrap(), ("nano-gpt.com".into(), "/api".into()));
         assert_eq!(split_base("https://api.venice.ai").unwrap(), ("api.venice.ai".into(), String::new()));
         assert!(split_base("http://x").is_err());
+    }
+}
+
+/// The prompt of the live E2EE test `teep verify` runs after attestation (a short streaming
+/// chat; its answer is only counted, never shown).
+pub fn e2ee_test_prompt(api_key: Option<String>) -> Prompt {
+    Prompt {
+        endpoint: Endpoint::Chat,
+        body: br#"{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"Say hello."}]}"#.to_vec(),
+        api_key,
+    }
+}
+
+/// The `e2ee_usable` outcome of a finished E2EE test session, from its outputs: Succeeded when
+/// the answer ended cleanly with at least one authenticated event, Failed otherwise.
+pub fn e2ee_test_outcome(provider: ProviderKind, outputs: &[SessionOutput]) -> crate::attestation::factors::E2eeTest {
+    use crate::attestation::factors::E2eeTest;
+    let events = outputs.iter().filter(|o| matches!(o, SessionOutput::Body(_))).count();
+    let status = outputs.iter().find_map(|o| match o {
+        SessionOutput::Head(h) => Some(h.status),
+        _ => None,
+    });
+    match outputs.last() {
+        Some(SessionOutput::Failed(e)) => E2eeTest::Failed { error: format!("E2EE test failed: {e}") },
+        Some(SessionOutput::End) if status == Some(200) && events > 0 => {
+            E2eeTest::Succeeded { detail: format!("E2EE {provider}: {events} encrypted events decrypted and authenticated") }
+        }
+        _ => E2eeTest::Failed { error: format!("E2EE test: no authenticated answer (HTTP {status:?}, {events} events)") },
     }
 }

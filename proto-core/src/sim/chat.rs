@@ -123,3 +123,25 @@ fn seal_reply(
         _ => Err(E2eeError::BadBody(format!("{provider} has no end-to-end encrypted chat in the simulation"))),
     }
 }
+
+/// Answers any request of a simulated session: inference paths get the enclave's sealed chat
+/// answer (counted by the world like every inference request), everything else (attestation,
+/// collateral, NRAS, Rekor, Proof of Cloud) the world's answer.
+pub fn answer_any(
+    world: &mut SimWorld,
+    method: &str,
+    host: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+    rng: &mut impl CryptoRng,
+) -> SimResponse {
+    let url = format!("https://{host}{target}");
+    match inference_target(host, target) {
+        Some(provider) => {
+            let _counted = world.answer(method, &url, headers, body);
+            answer_chat(world, provider, headers, body, rng)
+        }
+        None => world.answer(method, &url, headers, body),
+    }
+}

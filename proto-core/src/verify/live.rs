@@ -99,6 +99,12 @@ impl LiveVerification {
         self.step(now);
     }
 
+    /// Records the outcome of the live E2EE test run after this verification, so that a
+    /// replay of the recording reports the same `e2ee_usable`.
+    pub fn record_e2ee_outcome(&mut self, test: &crate::attestation::factors::E2eeTest) {
+        self.manifest.e2ee = super::replay::e2ee_outcome(test);
+    }
+
     /// Permission to send prompts, once the verification finished unblocked.
     pub fn clearance(&self) -> Option<&Clearance> {
         self.clearance.as_ref()

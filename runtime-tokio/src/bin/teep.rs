@@ -9,7 +9,12 @@ use std::io::IsTerminal;
 use proto_core::config::Config;
 use proto_core::fetch::client::FetchClientConfig;
 use proto_core::provider::{ProviderKind, UnknownProvider};
-use proto_core::verify::{LiveOutput, LiveVerification, VerifyConfig};
+use proto_core::attestation::factors::E2eeTest;
+use proto_core::report::Factor;
+use proto_core::session::{PromptSession, e2ee_test_prompt, e2ee_test_outcome};
+use proto_core::verify::{Clearance, LiveOutput, LiveVerification, VerifyConfig};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 use runtime_tokio::demo::DemoRuntime;
 use rustls_pki_types::UnixTime;
 use proto_core::report::{Agreement, ReferenceReport, Report, Status, compare};
@@ -184,7 +189,11 @@ fn verify_live(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
     })?;
     let mut verify_config = VerifyConfig::defaults(provider);
     config.apply(provider, false, &mut verify_config);
-    verify_config.api_key = Some(api_key);
+    verify_config.api_key = Some(api_key.clone());
+    if provider.e2ee_by_default() {
+        // The encrypted test request after attestation decides e2ee_usable.
+        verify_config.e2ee = E2eeTest::PendingLiveTest;
+    }
     let mut nonce = [0u8; 32];
     getrandom::fill(&mut nonce).map_err(|e| format!("no OS randomness for the nonce: {e}"))?;
     let machine =
@@ -209,7 +218,16 @@ fn verify_live(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
         }
         (result, driver.into_machine())
     });
+    let mut machine = machine;
     let result = result.ok_or("the verification ended without a report")?;
+    let result = match (result, machine.clearance().cloned()) {
+        (Ok(report), Some(clearance)) if provider.e2ee_by_default() => {
+            let test = live_e2ee_test(&runtime, clearance, api_key)?;
+            machine.record_e2ee_outcome(&test);
+            Ok(report.with_outcome(Factor::E2eeUsable, proto_core::attestation::factors::e2ee_usable(&test)))
+        }
+        (other, _) => other,
+    };
     let report = match result {
         Ok(report) => report,
         Err(e) => {
@@ -223,6 +241,26 @@ fn verify_live(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
         Format::Json => print!("{}", report.to_json()),
     }
     Ok(if report.is_blocked() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// The live E2EE test (one short encrypted streaming chat to the attested key): its outcome.
+fn live_e2ee_test(runtime: &tokio::runtime::Runtime, clearance: Clearance, api_key: String) -> Result<E2eeTest, String> {
+    let provider = clearance.provider();
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| format!("no OS randomness: {e}"))?;
+    let session = PromptSession::with_clearance(
+        clearance,
+        e2ee_test_prompt(Some(api_key)),
+        true,
+        FetchClientConfig::default(),
+        ChaCha20Rng::from_seed(seed),
+    );
+    let outputs = runtime.block_on(async move {
+        let mut driver = runtime_tokio::Driver::new(session);
+        driver.apply(|m, now| m.start(now));
+        driver.run_to_completion().await
+    });
+    Ok(e2ee_test_outcome(provider, &outputs))
 }
 
 /// Writes the recording (and the report, when there is one) to `dir`, if asked.
