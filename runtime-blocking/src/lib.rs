@@ -182,12 +182,11 @@ impl<M: Machine> Driver<M> {
                     });
                 }
                 Io::Send { conn, bytes } => {
-                    if let Some(stream) = self.conns.0.get_mut(&conn) {
-                        if stream.write_all(&bytes).is_err() {
+                    if let Some(stream) = self.conns.0.get_mut(&conn)
+                        && stream.write_all(&bytes).is_err() {
                             let _ = stream.shutdown(Shutdown::Both);
                             let _ = self.tx.send(NetEvent::Closed(conn));
                         }
-                    }
                 }
                 Io::Close { conn } => {
                     self.connecting.remove(&conn);

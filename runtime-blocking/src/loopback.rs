@@ -88,11 +88,10 @@ fn serve(mut stream: TcpStream, mut session: ServerSession, log: &Mutex<Vec<Conn
             log[index].plaintext_received = session.plaintext_received();
             log[index].requests = session.requests().to_vec();
         }
-        if let Some(out) = session.take_outgoing() {
-            if stream.write_all(&out).is_err() {
+        if let Some(out) = session.take_outgoing()
+            && stream.write_all(&out).is_err() {
                 break;
             }
-        }
         match session.after() {
             After::Close => {
                 let _ = stream.shutdown(Shutdown::Write);

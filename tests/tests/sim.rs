@@ -66,7 +66,7 @@ fn failures(report: &Report) -> Vec<String> {
         .collect()
 }
 
-fn factor<'r>(report: &'r Report, f: Factor) -> &'r proto_core::report::FactorResult {
+fn factor(report: &Report, f: Factor) -> &proto_core::report::FactorResult {
     report.factor(f).unwrap_or_else(|| panic!("report lacks {f}"))
 }
 
@@ -316,6 +316,6 @@ fn the_world_is_deterministic_and_only_requests_depend_on_the_nonce() {
     assert_ne!(a.answer("GET", &url(&n1), &[], b"").body, a.answer("GET", &url(&n2), &[], b"").body);
     let c = SimWorld::new([0x11; 32], spki).unwrap();
     assert_ne!(a.enclave_public(ProviderKind::Venice), c.enclave_public(ProviderKind::Venice));
-    assert_eq!(a.trust_roots().is_production(), false);
+    assert!(!a.trust_roots().is_production());
     assert!(SIM_NOW > 0 && a.inference_requests() == 0);
 }

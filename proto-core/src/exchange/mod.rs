@@ -391,11 +391,13 @@ impl HttpsExchange {
                 let state = tls.receive(bytes, now.wall, &mut plain)?;
                 self.flush(conn, &mut tls);
                 let answered = answered || !plain.is_empty();
-                if state == PeerState::ClosedCleanly && !answered {
-                    if let Some(pending) = retry.take() {
-                        return Ok(self.resend(conn, *pending, now));
+                if state == PeerState::ClosedCleanly && !answered
+                    && let Some(pending) = retry.take() {
+                        return {
+                            self.resend(conn, *pending, now);
+                            Ok(())
+                        };
                     }
-                }
                 self.deadline.set(TimeoutKind::Response, now.mono, self.config.timeouts.idle);
                 let mut events = Vec::new();
                 let parsed = parser.feed(&plain, &mut events);
@@ -481,7 +483,10 @@ impl HttpsExchange {
                 let mut plain = Vec::new();
                 let clean = tls.receive_eof(&mut plain);
                 if let (Some(pending), false, true) = (retry, answered, plain.is_empty()) {
-                    return Ok(self.resend(conn, *pending, now));
+                    return {
+                        self.resend(conn, *pending, now);
+                        Ok(())
+                    };
                 }
                 let mut events = Vec::new();
                 let fed = parser.feed(&plain, &mut events);

@@ -226,14 +226,13 @@ impl FetchClient {
         for f in finished {
             self.out.push_back(complete(f));
         }
-        if let Some(message) = failed {
-            if let Some(ch) = self.channels.remove(&id) {
+        if let Some(message) = failed
+            && let Some(ch) = self.channels.remove(&id) {
                 for (_, f) in ch.inflight {
                     let result = Err(FetchError::Transport(message.clone()));
                     self.out.push_back(Fetched { request: f.request, result, record: None });
                 }
             }
-        }
     }
 
     fn announce_wake(&mut self) {

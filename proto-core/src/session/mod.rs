@@ -157,6 +157,9 @@ enum Codec {
     ChutesBlob(Option<e2ee::chutes::ResponseSession>, Vec<u8>),
 }
 
+/// A request body ready to send and the E2EE headers that go with it.
+type Protected = (Vec<u8>, Vec<(&'static str, String)>);
+
 /// Largest sealed non-streaming answer buffered before opening it.
 const MAX_SEALED_ANSWER: usize = 10 * 1024 * 1024;
 
@@ -314,7 +317,7 @@ impl<R: CryptoRng> PromptSession<R> {
     /// protected, keeping the client session that alone opens the answer. Providers without
     /// E2EE get the body unchanged; an E2EE provider without an attested key, or one whose
     /// scheme this build cannot apply, is refused (no plaintext fallback).
-    fn protect(&mut self, clearance: &Clearance, path: &str, body: Vec<u8>) -> Result<(Vec<u8>, Vec<(&'static str, String)>), SessionError> {
+    fn protect(&mut self, clearance: &Clearance, path: &str, body: Vec<u8>) -> Result<Protected, SessionError> {
         let provider = clearance.provider();
         if !self.provider_e2ee {
             return Ok((body, Vec::new()));
@@ -515,6 +518,34 @@ impl<R: CryptoRng> Machine for PromptSession<R> {
     }
 }
 
+/// The prompt of the live E2EE test `teep verify` runs after attestation (a short streaming
+/// chat; its answer is only counted, never shown).
+pub fn e2ee_test_prompt(api_key: Option<String>) -> Prompt {
+    Prompt {
+        endpoint: Endpoint::Chat,
+        body: br#"{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"Say hello."}]}"#.to_vec(),
+        api_key,
+    }
+}
+
+/// The `e2ee_usable` outcome of a finished E2EE test session, from its outputs: Succeeded when
+/// the answer ended cleanly with at least one authenticated event, Failed otherwise.
+pub fn e2ee_test_outcome(provider: ProviderKind, outputs: &[SessionOutput]) -> crate::attestation::factors::E2eeTest {
+    use crate::attestation::factors::E2eeTest;
+    let events = outputs.iter().filter(|o| matches!(o, SessionOutput::Body(_))).count();
+    let status = outputs.iter().find_map(|o| match o {
+        SessionOutput::Head(h) => Some(h.status),
+        _ => None,
+    });
+    match outputs.last() {
+        Some(SessionOutput::Failed(e)) => E2eeTest::Failed { error: format!("E2EE test failed: {e}") },
+        Some(SessionOutput::End) if status == Some(200) && events > 0 => {
+            E2eeTest::Succeeded { detail: format!("E2EE {provider}: {events} encrypted events decrypted and authenticated") }
+        }
+        _ => E2eeTest::Failed { error: format!("E2EE test: no authenticated answer (HTTP {status:?}, {events} events)") },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,33 +588,5 @@ mod tests {
         assert_eq!(split_base("https://nano-gpt.com/api").unwrap(), ("nano-gpt.com".into(), "/api".into()));
         assert_eq!(split_base("https://api.venice.ai").unwrap(), ("api.venice.ai".into(), String::new()));
         assert!(split_base("http://x").is_err());
-    }
-}
-
-/// The prompt of the live E2EE test `teep verify` runs after attestation (a short streaming
-/// chat; its answer is only counted, never shown).
-pub fn e2ee_test_prompt(api_key: Option<String>) -> Prompt {
-    Prompt {
-        endpoint: Endpoint::Chat,
-        body: br#"{"model":"m","stream":true,"max_tokens":16,"messages":[{"role":"user","content":"Say hello."}]}"#.to_vec(),
-        api_key,
-    }
-}
-
-/// The `e2ee_usable` outcome of a finished E2EE test session, from its outputs: Succeeded when
-/// the answer ended cleanly with at least one authenticated event, Failed otherwise.
-pub fn e2ee_test_outcome(provider: ProviderKind, outputs: &[SessionOutput]) -> crate::attestation::factors::E2eeTest {
-    use crate::attestation::factors::E2eeTest;
-    let events = outputs.iter().filter(|o| matches!(o, SessionOutput::Body(_))).count();
-    let status = outputs.iter().find_map(|o| match o {
-        SessionOutput::Head(h) => Some(h.status),
-        _ => None,
-    });
-    match outputs.last() {
-        Some(SessionOutput::Failed(e)) => E2eeTest::Failed { error: format!("E2EE test failed: {e}") },
-        Some(SessionOutput::End) if status == Some(200) && events > 0 => {
-            E2eeTest::Succeeded { detail: format!("E2EE {provider}: {events} encrypted events decrypted and authenticated") }
-        }
-        _ => E2eeTest::Failed { error: format!("E2EE test: no authenticated answer (HTTP {status:?}, {events} events)") },
     }
 }

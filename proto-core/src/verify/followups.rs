@@ -113,8 +113,8 @@ impl Followups {
                     out.push((Purpose::PcsRootCrl(*side), request));
                 }
             }
-            Purpose::PocStage1(side, _) => {
-                if status(&result) == Some(403) {
+            Purpose::PocStage1(side, _)
+                if status(&result) == Some(403) => {
                     // Not registered: the other stage-1 answers no longer matter.
                     for i in 0..poc::POC_PEERS.len() {
                         let other = Purpose::PocStage1(*side, i);
@@ -123,13 +123,11 @@ impl Followups {
                         }
                     }
                 }
-            }
-            Purpose::RekorIndex(d) => {
+            Purpose::RekorIndex(d)
                 // Like the reference, look a digest that has entries up again for provenance.
-                if rekor_uuids(&result).first().is_some() {
+                if !rekor_uuids(&result).is_empty() => {
                     out.push((Purpose::RekorProvenanceIndex(*d), rekor::index_request(&self.digests[*d])));
                 }
-            }
             Purpose::RekorProvenanceIndex(d) => {
                 let uuids = rekor_uuids(&result);
                 if let Some(first) = uuids.first() {
@@ -139,11 +137,10 @@ impl Followups {
             }
             Purpose::RekorEntry(d, u) => {
                 let fulcio = ok_json(&result).is_some_and(|v| entry_has_certificate(&v));
-                if !fulcio {
-                    if let Some(next) = self.rekor_uuids.get(d).and_then(|l| l.get(u + 1)) {
+                if !fulcio
+                    && let Some(next) = self.rekor_uuids.get(d).and_then(|l| l.get(u + 1)) {
                         out.push(rekor_entry(*d, u + 1, next));
                     }
-                }
             }
             _ => {}
         }

@@ -21,6 +21,7 @@ use crate::report::Report;
 
 /// What a live verification reports to its driver.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // one Finished per verification; boxing buys nothing
 pub enum LiveOutput {
     /// One more answer is in.
     Progress {

@@ -65,7 +65,7 @@ fn tdx_verdicts(i: &VerdictInputs<'_>, out: &mut BTreeMap<Factor, Verdict>) {
         Some(q) => {
             let offline = tdx::offline_verify(q, i.trust.intel(), i.now_secs);
             let online = collateral(i.followups, Side::Model)
-                .map_err(|e| tdx::TdxVerifyError::Collateral(e))
+                .map_err(tdx::TdxVerifyError::Collateral)
                 .and_then(|c| tdx::online_verify(q, &c, i.trust.intel(), i.now_secs));
             (tdx::offline_verdicts(&offline), tdx::collateral_verdicts(&online, &q.body().tee_tcb_svn))
         }

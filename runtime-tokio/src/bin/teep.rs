@@ -149,16 +149,14 @@ fn verify(args: &VerifyArgs, config: &Config) -> Result<ExitCode, String> {
     };
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
     let capture = runtime.block_on(runtime_tokio::replay::load_capture(dir)).map_err(|e| e.to_string())?;
-    if let Some(p) = &args.provider {
-        if *p != capture.manifest.provider {
+    if let Some(p) = &args.provider
+        && *p != capture.manifest.provider {
             return Err(format!("provider {p:?} does not match the capture's {:?}", capture.manifest.provider));
         }
-    }
-    if let Some(m) = &args.model {
-        if *m != capture.manifest.model {
+    if let Some(m) = &args.model
+        && *m != capture.manifest.model {
             return Err(format!("model {m:?} does not match the capture's {:?}", capture.manifest.model));
         }
-    }
     let provider = capture.manifest.provider_kind().map_err(|e| format!("manifest.json: provider: {e}"))?;
     let configure = |c: &mut proto_core::verify::VerifyConfig| config.apply(provider, false, c);
     let outcome = proto_core::verify::replay_capture_with(&capture, configure, |_| 0).map_err(|e| e.to_string())?;

@@ -361,17 +361,15 @@ impl<O: FieldOpener> Walk<'_, O> {
                     }
                 }
             }
-            if self.policy == Policy::NearAllFields {
-                if let Some(lp) = choice.get_mut("logprobs") {
-                    if let Value::Object(lp) = lp {
+            if self.policy == Policy::NearAllFields
+                && let Some(lp) = choice.get_mut("logprobs")
+                    && let Value::Object(lp) = lp {
                         for key in ["content", "refusal"] {
                             let base = format!("logprobs.{key}[]");
                             let c = format!("{ctx}.logprobs");
                             self.field(lp, key, &c, |w, v, c| w.logprob_entries(v, c, &base))?;
                         }
                     }
-                }
-            }
         }
         Ok(())
     }
@@ -628,11 +626,10 @@ struct ToolCallAcc {
 }
 
 fn take_last_nonempty(slot: &mut String, v: Option<&Value>) {
-    if let Some(Value::String(s)) = v {
-        if !s.is_empty() {
+    if let Some(Value::String(s)) = v
+        && !s.is_empty() {
             slot.clone_from(s);
         }
-    }
 }
 
 /// Builds the `chat.completion` object a non-streaming client expects from the decrypted

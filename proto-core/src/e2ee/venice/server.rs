@@ -37,19 +37,17 @@ impl<R: CryptoRng> FieldSealer for EciesSealer<'_, R> {
 }
 
 fn seal_str(v: Option<&mut Value>, s: &mut dyn FieldSealer) {
-    if let Some(Value::String(t)) = v {
-        if !t.is_empty() {
+    if let Some(Value::String(t)) = v
+        && !t.is_empty() {
             *t = s.seal(t.as_bytes());
         }
-    }
 }
 
 fn seal_json(v: Option<&mut Value>, s: &mut dyn FieldSealer) {
-    if let Some(v) = v {
-        if !v.is_null() {
+    if let Some(v) = v
+        && !v.is_null() {
             *v = Value::String(s.seal(v.to_string().as_bytes()));
         }
-    }
 }
 
 fn seal_fn(v: Option<&mut Value>, s: &mut dyn FieldSealer) {
@@ -111,12 +109,11 @@ pub fn seal_response(
                     if let Some(Value::Object(m)) = c.get_mut(member) {
                         seal_message(m, s, all_fields);
                     }
-                    if all_fields {
-                        if let Some(Value::Object(lp)) = c.get_mut("logprobs") {
+                    if all_fields
+                        && let Some(Value::Object(lp)) = c.get_mut("logprobs") {
                             seal_logprobs(lp.get_mut("content"), s);
                             seal_logprobs(lp.get_mut("refusal"), s);
                         }
-                    }
                 }
             }
         }
@@ -191,11 +188,10 @@ fn open_message(
     open: &mut OpenFn<'_>,
     all_fields: bool,
 ) -> Result<(), E2eeError> {
-    if let Some(text) = open_str(m.get_mut("content"), open)? {
-        if let Ok(arr @ Value::Array(_)) = serde_json::from_str::<Value>(&text) {
+    if let Some(text) = open_str(m.get_mut("content"), open)?
+        && let Ok(arr @ Value::Array(_)) = serde_json::from_str::<Value>(&text) {
             m.insert("content".into(), arr);
         }
-    }
     for key in ["reasoning_content", "reasoning"] {
         open_str(m.get_mut(key), open)?;
     }
@@ -223,18 +219,16 @@ fn open_top_level(obj: &mut Map<String, Value>, open: &mut OpenFn<'_>) -> Result
             };
             open_str(f.get_mut("name"), open)?;
             open_str(f.get_mut("description"), open)?;
-            if let Some(text) = open_str(f.get_mut("parameters"), open)? {
-                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+            if let Some(text) = open_str(f.get_mut("parameters"), open)?
+                && let Ok(v) = serde_json::from_str::<Value>(&text) {
                     f.insert("parameters".into(), v);
                 }
-            }
         }
     }
-    if let Some(Value::Object(tc)) = obj.get_mut("tool_choice") {
-        if let Some(Value::Object(f)) = tc.get_mut("function") {
+    if let Some(Value::Object(tc)) = obj.get_mut("tool_choice")
+        && let Some(Value::Object(f)) = tc.get_mut("function") {
             open_str(f.get_mut("name"), open)?;
         }
-    }
     if let Some(Value::Object(fc)) = obj.get_mut("function_call") {
         open_str(fc.get_mut("name"), open)?;
     }
