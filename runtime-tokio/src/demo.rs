@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 use proto_core::fetch::client::FetchClientConfig;
-use proto_core::harness::{After, Reply, Responder, TestPki};
+use proto_core::harness::{Reply, Responder, TestPki};
 use proto_core::provider::ProviderKind;
 use proto_core::provider::descriptor::{ConnectionMode, Endpoint};
 use proto_core::session::{Prompt, PromptSession, SessionOutput};
@@ -230,12 +230,6 @@ pub fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
         let Ok(mut world) = world.lock() else { return Reply::fixed(500, "text/plain", b"world poisoned") };
         let Ok(mut rng) = rng.lock() else { return Reply::fixed(500, "text/plain", b"rng poisoned") };
         let answer = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng);
-        let mut bytes = format!("HTTP/1.1 {} Simulated\r\n", answer.status).into_bytes();
-        for (name, value) in &answer.headers {
-            bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
-        bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", answer.body.len()).as_bytes());
-        bytes.extend_from_slice(&answer.body);
-        Reply { bytes, then: After::KeepOpen }
+        Reply::with_headers(answer.status, &answer.headers, &answer.body)
     })
 }

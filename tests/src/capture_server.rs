@@ -78,18 +78,11 @@ fn responder(capture: Capture) -> Responder {
     })
 }
 
-/// The recorded response with its own headers; framing headers are replaced by a
-/// Content-Length for the (already decoded) body.
+/// The recorded response with its own headers, less those that described the recorded
+/// connection or encoding (the body is stored decoded): the reply frames it anew.
 fn recorded_reply(status: u16, headers: &[(String, String)], body: &[u8]) -> Reply {
-    let framing = ["content-length", "transfer-encoding", "connection", "content-encoding", "keep-alive"];
-    let mut bytes = format!("HTTP/1.1 {status} Recorded\r\n").into_bytes();
-    for (name, value) in headers {
-        if framing.iter().any(|f| name.eq_ignore_ascii_case(f)) || value.contains(['\r', '\n']) {
-            continue;
-        }
-        bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-    }
-    bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
-    bytes.extend_from_slice(body);
-    Reply { bytes, then: proto_core::harness::After::KeepOpen }
+    let transport = ["connection", "content-encoding", "keep-alive"];
+    let kept: Vec<(String, String)> =
+        headers.iter().filter(|(name, _)| !transport.iter().any(|t| name.eq_ignore_ascii_case(t))).cloned().collect();
+    Reply::with_headers(status, &kept, body)
 }

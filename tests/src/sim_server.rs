@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use proto_core::fetch::client::FetchClientConfig;
-use proto_core::harness::{After, Reply, Responder, TestPki};
+use proto_core::harness::{Reply, Responder, TestPki};
 use proto_core::sim::SimWorld;
 
 use crate::LoopbackServer;
@@ -52,12 +52,6 @@ fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
             .unwrap_or_default();
         let url = format!("https://{host}{}", req.target);
         let answer = world.lock().expect("world").answer(&req.method, &url, &req.headers, &req.body);
-        let mut bytes = format!("HTTP/1.1 {} Simulated\r\n", answer.status).into_bytes();
-        for (name, value) in &answer.headers {
-            bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
-        bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", answer.body.len()).as_bytes());
-        bytes.extend_from_slice(&answer.body);
-        Reply { bytes, then: After::KeepOpen }
+        Reply::with_headers(answer.status, &answer.headers, &answer.body)
     })
 }

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use proto_core::attestation::factors::E2eeTest;
 use proto_core::e2ee::E2eeError;
-use proto_core::harness::{After, Reply, Responder, TestPki};
+use proto_core::harness::{Reply, Responder, TestPki};
 use proto_core::provider::ProviderKind;
 use proto_core::provider::descriptor::Endpoint;
 use proto_core::session::{Prompt, PromptSession, SessionError, SessionOutput};
@@ -74,13 +74,7 @@ fn run(provider: ProviderKind, runtime: Runtime, tamper_at: Option<usize>) -> Ou
                 }
                 None => world.answer(&req.method, &format!("https://{host}{}", req.target), &req.headers, &req.body),
             };
-            let mut bytes = format!("HTTP/1.1 {} Sim\r\n", answer.status).into_bytes();
-            for (n, v) in &answer.headers {
-                bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-            }
-            bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", answer.body.len()).as_bytes());
-            bytes.extend_from_slice(&answer.body);
-            Reply { bytes, then: After::KeepOpen }
+            Reply::with_headers(answer.status, &answer.headers, &answer.body)
         })
     };
     let server = LoopbackServer::start(&pki, responder);

@@ -89,25 +89,14 @@ fn responder(world: Arc<Mutex<SimWorld>>, style: Style) -> Responder {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         let mut world = world.lock().expect("world");
-        let answer = match chat::inference_target(&host, &req.target) {
-            Some(provider) => {
-                // Counted like any inference request, then answered by the enclave.
-                let _ = world.answer(&req.method, &format!("https://{host}{}", req.target), &req.headers, &req.body);
-                chat::answer_chat(&world, provider, &req.headers, &req.body, &mut *rng.lock().expect("rng"))
-            }
-            None => world.answer(&req.method, &format!("https://{host}{}", req.target), &req.headers, &req.body),
-        };
-        let mut bytes = format!("HTTP/1.1 {} Simulated\r\n", answer.status).into_bytes();
-        for (name, value) in &answer.headers {
-            bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
-        }
+        let answer =
+            chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng.lock().expect("rng"));
+        let mut headers = answer.headers;
         if style == Style::CloseEach {
-            bytes.extend_from_slice(b"Connection: close\r\n");
+            headers.push(("Connection".to_owned(), "close".to_owned()));
         }
-        bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", answer.body.len()).as_bytes());
-        bytes.extend_from_slice(&answer.body);
         let then = if style == Style::KeepAlive { After::KeepOpen } else { After::Close };
-        Reply { bytes, then }
+        Reply::with_headers(answer.status, &headers, &answer.body).then(then)
     })
 }
 

@@ -105,7 +105,7 @@ fn the_live_e2ee_test_decides_e2ee_usable_and_replays() {
     use std::sync::{Arc, Mutex};
 
     use proto_core::attestation::factors::{E2eeTest, e2ee_usable};
-    use proto_core::harness::{After, Reply, Responder, TestPki};
+    use proto_core::harness::{Reply, Responder, TestPki};
     use proto_core::report::{Factor, Status};
     use proto_core::session::{e2ee_test_outcome, e2ee_test_prompt};
     use proto_core::sim::{SimWorld, chat};
@@ -120,13 +120,7 @@ fn the_live_e2ee_test_decides_e2ee_usable_and_replays() {
             let host = req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).unwrap();
             let mut world = world.lock().unwrap();
             let a = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng.lock().unwrap());
-            let mut bytes = format!("HTTP/1.1 {} Sim\r\n", a.status).into_bytes();
-            for (n, v) in &a.headers {
-                bytes.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
-            }
-            bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", a.body.len()).as_bytes());
-            bytes.extend_from_slice(&a.body);
-            Reply { bytes, then: After::KeepOpen }
+            Reply::with_headers(a.status, &a.headers, &a.body)
         })
     };
     let server = teep_tests::LoopbackServer::start(&pki, responder);

@@ -115,6 +115,22 @@ impl Reply {
         Reply { bytes, then: After::KeepOpen }
     }
 
+    /// A response with the given header fields and a Content-Length body; a caller's own
+    /// `Content-Length` or `Transfer-Encoding` is replaced, and a field whose value holds a
+    /// line break is left out (it could not be framed).
+    pub fn with_headers(status: u16, headers: &[(String, String)], body: &[u8]) -> Self {
+        let mut bytes = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
+        for (name, value) in headers {
+            let framing = name.eq_ignore_ascii_case("content-length") || name.eq_ignore_ascii_case("transfer-encoding");
+            if !framing && !value.contains(['\r', '\n']) {
+                bytes.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+        }
+        bytes.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+        bytes.extend_from_slice(body);
+        Reply { bytes, then: After::KeepOpen }
+    }
+
     /// A chunked response, cut into chunks of `chunk` bytes.
     pub fn chunked(status: u16, content_type: &str, body: &[u8], chunk: usize) -> Self {
         let mut bytes = format!(
