@@ -141,4 +141,32 @@ impl Clearance {
     pub fn instance(&self) -> Option<&str> {
         self.instance.as_deref()
     }
+
+    /// This clearance with its Chutes nonce spent: what a cache may keep. It cannot send a
+    /// Chutes prompt again until [`Clearance::with_pool_material`] gives it a fresh nonce.
+    pub fn spent(mut self) -> Self {
+        if let Some(target) = self.chutes.as_mut() {
+            target.e2e_nonce.clear();
+        }
+        self
+    }
+
+    /// Chutes: this clearance re-targeted to a nonce from the pool, only if the material is
+    /// for the same chute and the same attested instance and lists exactly the attested key
+    /// (compared in constant time). Anything else yields `None`: the instance must be attested
+    /// first.
+    pub fn with_pool_material(&self, material: &crate::state::Material) -> Option<Self> {
+        let target = self.chutes.as_ref()?;
+        let key = self.enclave_key.as_ref()?;
+        let same_instance = material.chute().as_str() == target.chute_id && material.instance_id() == target.instance_id;
+        let attested = crate::state::SigningKey::new(&key.encoded).ok()?;
+        if !(same_instance && material.key_matches(&attested)) {
+            return None;
+        }
+        let mut next = self.clone();
+        if let Some(t) = next.chutes.as_mut() {
+            t.e2e_nonce = material.nonce().to_owned();
+        }
+        Some(next)
+    }
 }

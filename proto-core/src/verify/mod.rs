@@ -62,6 +62,9 @@ pub struct VerifyConfig {
     pub model_host: Option<String>,
     /// chutes: the chute UUID, when already known (replays take it from the capture).
     pub chute_id: Option<String>,
+    /// chutes: the instance to select when its evidence qualifies (failover to an instance
+    /// the nonce pool offered); `None`: the first usable one in evidence order.
+    pub chutes_instance: Option<String>,
     /// Bearer token for the provider's attestation endpoint (never logged).
     pub api_key: Option<String>,
     /// Measurement allow-lists for the model quote.
@@ -81,6 +84,7 @@ impl VerifyConfig {
             e2ee: E2eeTest::NotConfigured,
             model_host: None,
             chute_id: None,
+            chutes_instance: None,
             api_key: None,
             model_policy: MeasurementPolicy::default_for(provider, false),
             gateway_policy: MeasurementPolicy::default_for(provider, true),
@@ -354,7 +358,8 @@ impl Verification {
             (ProviderKind::NearDirect, _) => parse::parse_near_model(body, &self.model),
             (ProviderKind::NearCloud, _) => parse::parse_nearcloud(body, &self.model),
             (ProviderKind::Chutes, Some((chute_id, instances))) => {
-                parse::parse_chutes(instances, body, &self.nonce_hex, chute_id)
+                let prefer = self.config.chutes_instance.as_deref();
+                parse::parse_chutes_preferring(instances, body, &self.nonce_hex, chute_id, prefer)
             }
             (ProviderKind::Chutes, None) => unreachable!("chutes attests through instances and evidence"),
         };

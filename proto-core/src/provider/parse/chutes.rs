@@ -3,7 +3,8 @@
 //!
 //! The instance is chosen in *evidence* order: the first evidence entry whose `instance_id` is
 //! in the discovery list (duplicate ids there: the last wins) with a non-empty `e2e_pubkey` and
-//! at least one nonce. The server never echoes the client nonce, so the record carries the one
+//! at least one nonce — unless the caller prefers an instance (failover), whose entry is then
+//! chosen when it qualifies. The server never echoes the client nonce, so the record carries the one
 //! the caller sent; the binding to it is in the quote's REPORTDATA.
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ pub(super) fn parse_values(
     evidence: &Value,
     client_nonce_hex: &str,
     chute_id: &str,
+    prefer: Option<&str>,
 ) -> Result<RawAttestation, Reason> {
     let inst_map = json::top_object(instances, "instances response")?;
     let inst_top = Fields::root(inst_map);
@@ -64,15 +66,23 @@ pub(super) fn parse_values(
         ids.push(f.str("instance_id")?);
     }
 
+    let usable = |id: &String| by_id.get(id).filter(|inst| !inst.e2e_pubkey.is_empty() && !inst.nonces.is_empty());
+    // A preferred instance (a failover target) wins when its entry qualifies; otherwise, and
+    // always without a preference, the first qualifying entry in evidence order.
+    let preferred = prefer.and_then(|want| ids.iter().position(|id| id == want && usable(id).is_some()));
     let mut skipped = 0usize;
     let mut chosen = None;
     for (i, id) in ids.iter().enumerate() {
-        match by_id.get(id) {
-            Some(inst) if !inst.e2e_pubkey.is_empty() && !inst.nonces.is_empty() => {
+        if preferred.is_some_and(|p| p != i) {
+            skipped += usize::from(preferred.is_some_and(|p| i < p));
+            continue;
+        }
+        match usable(id) {
+            Some(inst) => {
                 chosen = Some((i, inst));
                 break;
             }
-            _ => skipped += 1,
+            None => skipped += 1,
         }
     }
     let Some((i, inst)) = chosen else {

@@ -134,8 +134,20 @@ pub fn parse_chutes(
     client_nonce_hex: &str,
     chute_id: &str,
 ) -> Result<RawAttestation, ParseError> {
+    parse_chutes_preferring(instances_body, evidence_body, client_nonce_hex, chute_id, None)
+}
+
+/// [`parse_chutes`], selecting the instance `prefer` when its evidence entry qualifies (a
+/// failover to an instance the nonce pool offered); otherwise the usual first usable one.
+pub fn parse_chutes_preferring(
+    instances_body: &[u8],
+    evidence_body: &[u8],
+    client_nonce_hex: &str,
+    chute_id: &str,
+    prefer: Option<&str>,
+) -> Result<RawAttestation, ParseError> {
     let p = ProviderKind::Chutes;
     let instances = json::decode_body(instances_body, body_limit(p), "instances response").map_err(fail(p))?;
     let evidence = json::decode_body(evidence_body, body_limit(p), "evidence response").map_err(fail(p))?;
-    chutes::parse_values(&instances, &evidence, client_nonce_hex, chute_id).map_err(fail(p))
+    chutes::parse_values(&instances, &evidence, client_nonce_hex, chute_id, prefer).map_err(fail(p))
 }

@@ -479,6 +479,19 @@ fn chutes_selects_in_evidence_order_skipping_unusable_instances() {
 }
 
 #[test]
+fn chutes_prefers_a_qualifying_preferred_instance_only() {
+    use super::parse_chutes_preferring as parse;
+    let ev = evidence(&["i1", "gone", "i2", "i4"]);
+    let raw = ok(parse(&json(CHUTES_INSTANCES), &ev, "cafe", "uuid", Some("i4")));
+    assert_eq!((raw.instance_id.as_str(), raw.signing_key.as_str(), raw.candidates), ("i4", "K4", Some((4, 4))));
+    // A preferred instance that does not qualify (no key, absent, unknown) changes nothing.
+    for unusable in ["i2", "i3", "nope"] {
+        let raw = ok(parse(&json(CHUTES_INSTANCES), &ev, "cafe", "uuid", Some(unusable)));
+        assert_eq!((raw.instance_id.as_str(), raw.candidates), ("i1", Some((1, 4))), "{unusable}");
+    }
+}
+
+#[test]
 fn chutes_duplicate_instance_ids_keep_the_last() {
     let inst = br#"{"instances":[{"instance_id":"i","e2e_pubkey":"A","nonces":["x"]},{"instance_id":"i","e2e_pubkey":"B","nonces":["y"]}]}"#;
     let raw = ok(parse_chutes(inst, &evidence(&["i"]), "n", "c"));

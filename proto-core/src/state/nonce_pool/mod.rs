@@ -6,10 +6,12 @@
 //! and give the result to [`NoncePool::finish_refill`]) or wait for a refill already under way.
 //! At most one refill per chute is outstanding at a time.
 //!
-//! Selection rule (the reference's): among instances that still have nonces and were not
-//! marked failed since the pool was installed, the one with the fewest recorded failures; ties
-//! go to the earliest in the instances answer. Failure counts survive refills and are dropped
-//! only by [`NoncePool::invalidate`].
+//! Selection rule: only instances not marked failed since the pool was installed and having
+//! the pool's fewest recorded failures are served from, the earliest in the instances answer
+//! first. When they run out of nonces the pool is refilled, instead of falling back (as the
+//! reference does) to an instance that failed more often: after a failure, a fleet with a
+//! healthy instance never sends to the failed one again. Failure counts survive refills and are
+//! dropped only by [`NoncePool::invalidate`].
 
 mod batch;
 #[cfg(test)]
@@ -223,8 +225,8 @@ struct ChuteState {
 ///   pool when taken, a refill's duplicate nonces are dropped, and a refill cannot bring back
 ///   any of the last [`SPENT_MEMORY`] nonces handed out;
 /// * after [`NoncePool::mark_failed`], the instance is never chosen again from the current
-///   pool; after a refill it is chosen only when every instance with fewer failures is out of
-///   nonces;
+///   pool; after a refill it is chosen only when no instance listed with nonces has fewer
+///   failures;
 /// * an expired pool (`now` past its expiry) is never served from;
 /// * at most one refill per chute is outstanding (one unanswered for [`REFILL_TIMEOUT`] is
 ///   given up); a refill finished after [`NoncePool::invalidate`] or after being given up
@@ -334,6 +336,12 @@ impl NoncePool {
         }
     }
 
+    /// Records that `nonce` was spent outside the pool (the one a full attestation issued and its
+    /// first prompt used), so no refill can hand it out again.
+    pub fn note_spent(&mut self, chute: &ChuteId, nonce: &str, now: Instant) {
+        self.state_mut(chute, now).spent.remember(nonce);
+    }
+
     /// Drops `chute`'s pool and failure counts, and outdates any refill under way: the next
     /// take starts from a fresh instances answer. (Spent nonces stay remembered.)
     pub fn invalidate(&mut self, chute: &ChuteId) {
@@ -387,23 +395,26 @@ impl NoncePool {
     }
 }
 
-/// Nonces left on the instances the selection rule would serve from first (those with the
-/// fewest failures): what the refill threshold is measured against, so a refill is asked for
-/// before the pool falls back to instances that failed before.
-fn preferred_left(instances: &[PoolInstance], failures: &BTreeMap<String, u32>) -> usize {
-    let candidates = || instances.iter().filter(|i| !i.excluded && !i.nonces.is_empty());
-    let count = |i: &PoolInstance| failures.get(&i.id).copied().unwrap_or(0);
-    let Some(fewest) = candidates().map(count).min() else { return 0 };
-    candidates().filter(|i| count(i) == fewest).map(|i| i.nonces.len()).sum()
+/// The fewest failures among the instances of the current pool (marked ones aside), whether or
+/// not they have nonces left: only instances with that count are served from.
+fn fewest_failures(instances: &[PoolInstance], failures: &BTreeMap<String, u32>) -> Option<u32> {
+    instances.iter().filter(|i| !i.excluded).map(|i| failures.get(&i.id).copied().unwrap_or(0)).min()
 }
 
-/// The index of the instance to serve from: not excluded, has nonces, fewest failures, first
-/// in list order on ties.
+/// Nonces left on the instances the selection rule serves from (those with the fewest
+/// failures): what the refill threshold is measured against.
+fn preferred_left(instances: &[PoolInstance], failures: &BTreeMap<String, u32>) -> usize {
+    let Some(fewest) = fewest_failures(instances, failures) else { return 0 };
+    let count = |i: &PoolInstance| failures.get(&i.id).copied().unwrap_or(0);
+    instances.iter().filter(|i| !i.excluded && count(i) == fewest).map(|i| i.nonces.len()).sum()
+}
+
+/// The index of the instance to serve from: not excluded, with the pool's fewest failures,
+/// with nonces left, first in list order. When those instances are out of nonces there is no
+/// pick (the pool is refilled) rather than a fall-back to an instance that failed more often.
 fn pick(instances: &[PoolInstance], failures: &BTreeMap<String, u32>) -> Option<usize> {
+    let fewest = fewest_failures(instances, failures)?;
     instances
         .iter()
-        .enumerate()
-        .filter(|(_, i)| !i.excluded && !i.nonces.is_empty())
-        .min_by_key(|(index, i)| (failures.get(&i.id).copied().unwrap_or(0), *index))
-        .map(|(index, _)| index)
+        .position(|i| !i.excluded && !i.nonces.is_empty() && failures.get(&i.id).copied().unwrap_or(0) == fewest)
 }

@@ -107,8 +107,26 @@ fn after_a_refill_fewest_failures_wins() {
     let Take::Material { material, refill: Some(t) } = pool.take(&chute(), at(1)) else { panic!() };
     assert_eq!(material.instance_id(), "c");
     pool.finish_refill(t, Ok(batch(&[("a", 1), ("b", 1), ("c", 1)], "g2")), at(2)).unwrap();
-    let order: Vec<String> = (0..3).map(|_| take(&mut pool, at(2)).instance_id().to_owned()).collect();
-    assert_eq!(order, ["c", "b", "a"]);
+    // Only "c" (no failures) is served; once it is out, the pool asks for a refill rather than
+    // falling back to "b" or "a".
+    let Take::Material { material, refill: Some(t) } = pool.take(&chute(), at(2)) else { panic!() };
+    assert_eq!(material.instance_id(), "c");
+    assert_eq!(pool.take(&chute(), at(2)), Take::AwaitRefill, "no fall-back to failed instances");
+    // An answer without "c": the fewest failures are now "b"'s, and "a" still waits.
+    pool.finish_refill(t, Ok(batch(&[("a", 2), ("b", 1)], "g3")), at(3)).unwrap();
+    let Take::Material { material, refill: Some(_) } = pool.take(&chute(), at(3)) else { panic!() };
+    assert_eq!(material.instance_id(), "b");
+    assert_eq!(pool.take(&chute(), at(3)), Take::AwaitRefill);
+}
+
+#[test]
+fn nonces_spent_outside_the_pool_never_come_back() {
+    let mut pool = NoncePool::default();
+    pool.note_spent(&chute(), "g1-a-0", at(0));
+    let Take::Refill(t) = pool.take(&chute(), at(0)) else { panic!() };
+    pool.finish_refill(t, Ok(batch(&[("a", 2)], "g1")), at(0)).unwrap();
+    assert_eq!(pool.available(&chute(), at(0)), 1);
+    assert_ne!(take(&mut pool, at(0)).nonce(), "g1-a-0");
 }
 
 #[test]
