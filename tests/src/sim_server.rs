@@ -1,13 +1,16 @@
 //! Serving a simulated world over loopback HTTPS: one test server whose certificate names
 //! every host of every simulated provider and service, answering each request with
-//! [`SimWorld::answer`]. A second identity (another key, same names) lets a test switch the
+//! [`SimWorld::answer`], and inference paths with the enclave's sealed chat answer
+//! ([`chat::answer_any`]). A second identity (another key, same names) lets a test switch the
 //! TLS key a provider presents after attestation.
 
 use std::sync::{Arc, Mutex};
 
 use proto_core::fetch::client::FetchClientConfig;
 use proto_core::harness::{Reply, Responder, TestPki};
-use proto_core::sim::SimWorld;
+use proto_core::sim::{SimWorld, chat};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
 use crate::LoopbackServer;
 
@@ -42,7 +45,9 @@ pub fn serve_sim(world: Arc<Mutex<SimWorld>>, pki: &TestPki) -> SimServer {
     SimServer { server, client, world }
 }
 
+/// Answers from the world; inference paths get the enclave's sealed chat answer.
 fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
+    let rng = Mutex::new(ChaCha20Rng::seed_from_u64(7));
     Arc::new(move |req| {
         let host = req
             .headers
@@ -50,8 +55,9 @@ fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
             .find(|(n, _)| n.eq_ignore_ascii_case("host"))
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
-        let url = format!("https://{host}{}", req.target);
-        let answer = world.lock().expect("world").answer(&req.method, &url, &req.headers, &req.body);
+        let mut world = world.lock().expect("world");
+        let mut rng = rng.lock().expect("rng");
+        let answer = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng);
         Reply::with_headers(answer.status, &answer.headers, &answer.body)
     })
 }

@@ -249,10 +249,18 @@ fn a_chutes_instance_that_503s_is_listed_but_attestation_picks_a_working_one() {
     let instances =
         w.answer("GET", &format!("https://api.chutes.ai/e2e/instances/{}", proto_core::sim::CHUTES_CHUTE_ID), &[], b"");
     assert_eq!(instances.status, 200);
-    assert!(String::from_utf8_lossy(&instances.body).contains("sim-instance-2"));
-    let headers = [("X-Instance-Id".to_owned(), "sim-instance-2".to_owned())];
+    let listed: serde_json::Value = serde_json::from_slice(&instances.body).unwrap();
+    let bad = &listed["instances"][0];
+    assert_eq!(bad["instance_id"], proto_core::sim::CHUTES_BAD_INSTANCE, "listed first");
+    let nonce = bad["nonces"][0].as_str().unwrap().to_owned();
+    let headers = [
+        ("X-Instance-Id".to_owned(), proto_core::sim::CHUTES_BAD_INSTANCE.to_owned()),
+        ("X-E2E-Nonce".to_owned(), nonce),
+    ];
     assert_eq!(w.answer("POST", "https://api.chutes.ai/e2e/invoke", &headers, b"{}").status, 503);
-    assert_eq!(w.inference_requests(), 1, "the inference request is counted");
+    assert_eq!(w.answer("POST", "https://api.chutes.ai/e2e/invoke", &headers, b"{}").status, 403, "nonce reused");
+    assert_eq!(w.chutes_nonce_reuses(), 1);
+    assert_eq!(w.inference_requests(), 2, "the inference requests are counted");
     drop(w);
     let run = run(provider, Runtime::Blocking, sim_world(SEED, &pki).with(Misbehaviour::ChutesInstance503), &pki);
     let r = report(&run, provider);

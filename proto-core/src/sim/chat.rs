@@ -139,7 +139,12 @@ pub fn answer_any(
     let url = format!("https://{host}{target}");
     match inference_target(host, target) {
         Some(provider) => {
-            let _counted = world.answer(method, &url, headers, body);
+            // The platform's answer first: a refused nonce or a failing instance never reaches
+            // the enclave.
+            let platform = world.answer(method, &url, headers, body);
+            if platform.status != 501 {
+                return platform;
+            }
             answer_chat(world, provider, headers, body, rng)
         }
         None => world.answer(method, &url, headers, body),

@@ -44,7 +44,7 @@ use crate::provider::ProviderKind;
 use crate::tls::SpkiHash;
 use crate::verify::{TrustRoots, VerifyConfig};
 
-pub use providers::{CHUTES_CHUTE_ID, NEAR_MODEL_HOST};
+pub use providers::{CHUTES_BAD_INSTANCE, CHUTES_CHUTE_ID, NEAR_MODEL_HOST, chutes_instance_id};
 
 /// The simulation clock: 2026-05-01T00:00:00Z. Verifications of a sim run at this wall time.
 pub const SIM_NOW: u64 = 1_777_593_600;
@@ -137,6 +137,22 @@ pub struct SimWorld {
     misbehaviours: BTreeSet<Misbehaviour>,
     inference_requests: usize,
     requests: usize,
+    /// The world's wall clock (unix seconds), [`SIM_NOW`] until advanced.
+    clock: u64,
+    /// Healthy Chutes instances (default 1).
+    chutes_instances: usize,
+    /// Nonces per instance in each instances answer (default 4).
+    chutes_nonces_per_instance: usize,
+    /// Instances answers served so far (each issues fresh nonces).
+    chutes_listings: u64,
+    /// Every nonce issued, with the instance it belongs to.
+    chutes_issued: BTreeMap<String, String>,
+    /// Nonces presented to `/e2e/invoke` so far.
+    chutes_used: BTreeSet<String>,
+    /// Invocations that presented an already used nonce.
+    chutes_nonce_reuses: usize,
+    /// `/e2e/invoke` calls per instance.
+    chutes_invocations: BTreeMap<String, usize>,
 }
 
 impl std::fmt::Debug for SimWorld {
@@ -173,6 +189,14 @@ impl SimWorld {
             misbehaviours: BTreeSet::new(),
             inference_requests: 0,
             requests: 0,
+            clock: SIM_NOW,
+            chutes_instances: 1,
+            chutes_nonces_per_instance: 4,
+            chutes_listings: 0,
+            chutes_issued: BTreeMap::new(),
+            chutes_used: BTreeSet::new(),
+            chutes_nonce_reuses: 0,
+            chutes_invocations: BTreeMap::new(),
         })
     }
 
@@ -211,9 +235,9 @@ impl SimWorld {
         self.alt_tls_spki
     }
 
-    /// The wall time a verification of this world runs at ([`SIM_NOW`]).
+    /// The wall time a verification of this world runs at ([`SIM_NOW`] unless advanced).
     pub fn now(&self) -> UnixTime {
-        UnixTime::since_unix_epoch(std::time::Duration::from_secs(SIM_NOW))
+        UnixTime::since_unix_epoch(std::time::Duration::from_secs(self.clock))
     }
 
     /// The trust roots that accept this world's evidence (and nothing from production).
@@ -285,6 +309,35 @@ impl SimWorld {
     /// …) so far: tests assert that a blocked verification let none through.
     pub fn inference_requests(&self) -> usize {
         self.inference_requests
+    }
+
+    /// This world with `healthy` working Chutes instances (at least 1), each listed with
+    /// `nonces` single-use nonces per instances answer.
+    pub fn with_chutes_fleet(mut self, healthy: usize, nonces: usize) -> SimWorld {
+        self.chutes_instances = healthy.max(1);
+        self.chutes_nonces_per_instance = nonces.max(1);
+        self
+    }
+
+    /// Moves the world's clock (what [`SimWorld::now`] says, and the time its services stamp
+    /// on tokens) forward, for runs that span hours.
+    pub fn advance_clock(&mut self, by: std::time::Duration) {
+        self.clock = self.clock.saturating_add(by.as_secs());
+    }
+
+    /// `/e2e/invoke` calls received per Chutes instance id.
+    pub fn chutes_invocations(&self) -> &BTreeMap<String, usize> {
+        &self.chutes_invocations
+    }
+
+    /// `/e2e/invoke` calls that presented an already used nonce (each was refused).
+    pub fn chutes_nonce_reuses(&self) -> usize {
+        self.chutes_nonce_reuses
+    }
+
+    /// Chutes instances answers served so far.
+    pub fn chutes_listings(&self) -> u64 {
+        self.chutes_listings
     }
 
     /// Every request answered so far.

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256, Sha384};
 use super::keys::{derive, derive48};
 use super::rekor::ImageSource;
 use super::tdx::TdMeasurements;
-use super::{EnclaveSecret, Misbehaviour, SIM_NOW, SimResponse, SimWorld};
+use super::{EnclaveSecret, Misbehaviour, SimResponse, SimWorld};
 use crate::attestation::compose;
 use crate::attestation::eventlog;
 use crate::attestation::policy::MeasurementPolicy;
@@ -21,9 +21,13 @@ use crate::provider::ProviderKind;
 pub const NEAR_MODEL_HOST: &str = "sim-model.completions.near.ai";
 /// The chute UUID of the simulated Chutes model.
 pub const CHUTES_CHUTE_ID: &str = "5b0e7a4c-1f2d-5e3a-9b8c-7d6e5f4a3b2c";
-/// The simulated Chutes instance that always works; the second one (misbehaviour) answers 503.
-const CHUTES_INSTANCE: &str = "sim-instance-1";
-const CHUTES_BAD_INSTANCE: &str = "sim-instance-2";
+/// The simulated Chutes instance that answers 503 (misbehaviour [`Misbehaviour::ChutesInstance503`]).
+pub const CHUTES_BAD_INSTANCE: &str = "sim-instance-503";
+
+/// The id of the `n`-th (from 1) healthy simulated Chutes instance.
+pub fn chutes_instance_id(n: usize) -> String {
+    format!("sim-instance-{n}")
+}
 
 /// The images of the simulated compose files, one Rekor entry each.
 pub(super) const IMAGES: [ImageSource; 4] = [
@@ -413,31 +417,46 @@ impl Session<'_> {
         let gpu = self.world.gpu.evidence(&self.gpu_nonce(gpu_nonce));
         let gpus = json!([gpu, gpu]);
         let _ = client_nonce;
-        let mut evidence = vec![json!({
-            "instance_id": CHUTES_INSTANCE, "quote": quote, "certificate": "", "gpu_evidence": gpus,
-        })];
-        if self.world.misbehaves(Misbehaviour::ChutesInstance503) {
-            evidence.push(json!({
-                "instance_id": CHUTES_BAD_INSTANCE, "quote": quote, "certificate": "", "gpu_evidence": gpus,
-            }));
-        }
+        // Every instance runs the same TD image with the same key here, so one quote serves
+        // all; the healthy instances come first in evidence order.
+        let mut fleet = chutes_fleet(self.world);
+        fleet.rotate_left(usize::from(self.world.misbehaves(Misbehaviour::ChutesInstance503)));
+        let evidence: Vec<Value> = fleet
+            .iter()
+            .map(|id| json!({ "instance_id": id, "quote": quote, "certificate": "", "gpu_evidence": gpus }))
+            .collect();
         json!({ "evidence": evidence, "failed_instance_ids": [] })
     }
 }
 
-/// The Chutes instance list.
-fn chutes_instances(world: &SimWorld) -> Value {
+/// The Chutes fleet in discovery order: the misbehaving instance (if on) first, then the
+/// healthy ones. (Evidence lists them the other way round, so attestation picks a healthy one
+/// while the nonce pool offers the misbehaving one first.)
+fn chutes_fleet(world: &SimWorld) -> Vec<String> {
+    let bad = world.misbehaves(Misbehaviour::ChutesInstance503).then(|| CHUTES_BAD_INSTANCE.to_owned());
+    bad.into_iter().chain((1..=world.chutes_instances).map(chutes_instance_id)).collect()
+}
+
+/// The Chutes instance list: every instance with fresh single-use nonces (each listing issues
+/// new ones, as the platform does).
+fn chutes_instances(world: &mut SimWorld) -> Value {
     let (_, served) = Session { world, provider: ProviderKind::Chutes, nonce: [0; 32] }.keys();
-    let nonces =
-        |label: &str| -> Vec<String> { (0..4).map(|n| hex::encode(&derive(&world.seed, label, n)[..16])).collect() };
-    let mut instances =
-        vec![json!({"instance_id": CHUTES_INSTANCE, "e2e_pubkey": served, "nonces": nonces("chutes-nonces-1")})];
-    if world.misbehaves(Misbehaviour::ChutesInstance503) {
-        instances.push(
-            json!({"instance_id": CHUTES_BAD_INSTANCE, "e2e_pubkey": served, "nonces": nonces("chutes-nonces-2")}),
-        );
-    }
-    json!({ "instances": instances, "nonce_expires_in": 55, "nonce_expires_at": SIM_NOW as f64 + 55.0 })
+    world.chutes_listings += 1;
+    let listing = world.chutes_listings;
+    let per_instance = world.chutes_nonces_per_instance;
+    let instances: Vec<Value> = chutes_fleet(world)
+        .into_iter()
+        .map(|id| {
+            let nonces: Vec<String> = (0..per_instance)
+                .map(|n| hex::encode(&derive(&world.seed, &format!("chutes-nonce-{id}-{listing}"), n as u32)[..16]))
+                .collect();
+            for nonce in &nonces {
+                world.chutes_issued.insert(nonce.clone(), id.clone());
+            }
+            json!({"instance_id": id, "e2e_pubkey": served, "nonces": nonces})
+        })
+        .collect();
+    json!({ "instances": instances, "nonce_expires_in": 55, "nonce_expires_at": world.clock as f64 + 55.0 })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -532,7 +551,7 @@ fn nras(world: &SimWorld, body: &[u8]) -> SimResponse {
         .ok()
         .and_then(|v| v.get("nonce").and_then(Value::as_str).map(str::to_owned))
         .unwrap_or_default();
-    SimResponse::json(200, world.gpu.nras_answer(&nonce, SIM_NOW))
+    SimResponse::json(200, world.gpu.nras_answer(&nonce, world.clock))
 }
 
 fn rekor_index(world: &SimWorld, body: &[u8]) -> SimResponse {
@@ -578,13 +597,29 @@ pub(super) fn is_inference_path(path: &str) -> bool {
     MARKERS.iter().any(|m| path.contains(m))
 }
 
-/// An inference request: not served by this simulation yet (the E2EE server side comes later);
-/// the misbehaving Chutes instance answers 503.
-pub(super) fn inference(world: &SimWorld, headers: &[(String, String)]) -> SimResponse {
-    let instance =
-        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("X-Instance-Id")).map(|(_, v)| v.as_str()).unwrap_or("");
+/// An inference request as the platform sees it (the enclaves' sealed answers are in
+/// [`super::chat`]): Chutes invocations are counted per instance and their single-use nonces
+/// checked — a nonce never issued, issued to another instance, or already used is refused
+/// with 403 — and the misbehaving instance answers 503. Anything else gets 501 here.
+pub(super) fn inference(world: &mut SimWorld, headers: &[(String, String)]) -> SimResponse {
+    let header = |name: &str| {
+        headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.clone()).unwrap_or_default()
+    };
+    let instance = header("X-Instance-Id");
+    if instance.is_empty() {
+        return SimResponse::text(501, "inference is not simulated here");
+    }
+    *world.chutes_invocations.entry(instance.clone()).or_insert(0) += 1;
+    let nonce = header("X-E2E-Nonce");
+    if !world.chutes_used.insert(nonce.clone()) {
+        world.chutes_nonce_reuses += 1;
+        return SimResponse::text(403, "E2E nonce already used (simulated)");
+    }
+    if world.chutes_issued.get(&nonce) != Some(&instance) {
+        return SimResponse::text(403, "E2E nonce not issued to this instance (simulated)");
+    }
     if world.misbehaves(Misbehaviour::ChutesInstance503) && instance == CHUTES_BAD_INSTANCE {
         return SimResponse::text(503, "instance unavailable (simulated)");
     }
-    SimResponse::text(501, "inference is not simulated yet")
+    SimResponse::text(501, "inference is not simulated here")
 }
