@@ -9,6 +9,9 @@ use serde_json::{Map, Value};
 use crate::e2ee::{E2eeError, FieldOpener, StreamDecryptor, StreamSummary};
 use crate::http::sse::{SseError, SseItem, SseSplitter};
 
+/// A visitor of one item of a `data` list (the item's map and the list's name).
+type ItemVisitor<'a, W> = &'a mut dyn FnMut(&mut W, &mut Map<String, Value>, &str) -> Result<(), E2eeError>;
+
 /// Largest SSE event (all its lines) accepted: 1 MiB, as teep's line limit.
 pub const MAX_EVENT_BYTES: usize = 1 << 20;
 /// Most fields one session may open (bounds the replay set).
@@ -378,7 +381,7 @@ impl<O: FieldOpener> Walk<'_, O> {
         &mut self,
         body: &mut Map<String, Value>,
         list: &str,
-        visit: &mut dyn FnMut(&mut Self, &mut Map<String, Value>, &str) -> Result<(), E2eeError>,
+        visit: ItemVisitor<'_, Self>,
     ) -> Result<(), E2eeError> {
         let Some(v) = body.get_mut(list) else {
             return Ok(());

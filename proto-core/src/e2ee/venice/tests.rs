@@ -363,7 +363,7 @@ fn fail_closed_catalogue_response_side() {
         ("data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"think\"}}]}\n\ndata: [DONE]\n\n".into(), "not recognised"),
         ("data: {\"choices\":[{\"delta\":{\"content\":[1]}}]}\n\ndata: [DONE]\n\n".into(), "expected encrypted string, got array"),
         ("data: {\"choices\":[{\"index\":0,\"delta\":{}},{\"index\":1,\"delta\":{\"content\":\"plain\"}}]}\n\ndata: [DONE]\n\n".into(), "choices[1]"),
-        (format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}\"}}}}]}}\n\ndata: [DONE]\n\n", format!("{}00", &enc[..enc.len() - 2])), "authentication failed"),
+        (format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{}00\"}}}}]}}\n\ndata: [DONE]\n\n", &enc[..enc.len() - 2]), "authentication failed"),
         (format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{enc}\"}}}}]}}\n\n"), "[DONE]"),
         (format!("data: {{\"choices\":[{{\"delta\":{{\"content\":\"{enc}\"}}}}]}}\n\ndata: {{\"choices\":[{{\"delta\":{{\"content\":\"{enc}\"}}}}]}}\n\ndata: [DONE]\n\n"), "reused"),
         ("data: [DONE]\n\ndata: {}\n\n".into(), "after the [DONE]"),
