@@ -18,6 +18,7 @@
 
 pub mod attestation;
 pub mod capture;
+pub mod client;
 pub mod config;
 pub mod e2ee;
 pub mod exchange;

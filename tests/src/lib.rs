@@ -88,3 +88,43 @@ pub fn run_live(
         }
     }
 }
+
+/// Submits `n` copies of `prompt` for `provider`'s simulated model to `client` at once and runs
+/// it to completion on `runtime`; returns every output and the client.
+pub fn run_client(
+    runtime: Runtime,
+    client: proto_core::client::Client<rand_chacha::ChaCha20Rng>,
+    provider: proto_core::provider::ProviderKind,
+    prompt: &proto_core::session::Prompt,
+    n: usize,
+) -> (Vec<proto_core::client::ClientOutput>, proto_core::client::Client<rand_chacha::ChaCha20Rng>) {
+    let model = proto_core::sim::SimWorld::model(provider);
+    let submit = |c: &mut proto_core::client::Client<_>, now| {
+        for _ in 0..n {
+            c.submit(provider, model, prompt.clone(), now);
+        }
+    };
+    match runtime {
+        Runtime::Blocking => {
+            let mut driver = runtime_blocking::Driver::new(client);
+            driver.apply(submit);
+            let out = driver.run_to_completion();
+            (out, driver.into_machine())
+        }
+        Runtime::Smol => smol::block_on(async {
+            let mut driver = runtime_smol::Driver::new(client);
+            driver.apply(submit);
+            let out = driver.run_to_completion().await;
+            (out, driver.into_machine())
+        }),
+        Runtime::Tokio => {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            rt.block_on(async {
+                let mut driver = runtime_tokio::Driver::new(client);
+                driver.apply(submit);
+                let out = driver.run_to_completion().await;
+                (out, driver.into_machine())
+            })
+        }
+    }
+}

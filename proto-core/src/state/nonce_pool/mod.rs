@@ -336,12 +336,6 @@ impl NoncePool {
         }
     }
 
-    /// Records that `nonce` was spent outside the pool (the one a full attestation issued and its
-    /// first prompt used), so no refill can hand it out again.
-    pub fn note_spent(&mut self, chute: &ChuteId, nonce: &str, now: Instant) {
-        self.state_mut(chute, now).spent.remember(nonce);
-    }
-
     /// Drops `chute`'s pool and failure counts, and outdates any refill under way: the next
     /// take starts from a fresh instances answer. (Spent nonces stay remembered.)
     pub fn invalidate(&mut self, chute: &ChuteId) {

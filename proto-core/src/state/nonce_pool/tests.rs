@@ -120,16 +120,6 @@ fn after_a_refill_fewest_failures_wins() {
 }
 
 #[test]
-fn nonces_spent_outside_the_pool_never_come_back() {
-    let mut pool = NoncePool::default();
-    pool.note_spent(&chute(), "g1-a-0", at(0));
-    let Take::Refill(t) = pool.take(&chute(), at(0)) else { panic!() };
-    pool.finish_refill(t, Ok(batch(&[("a", 2)], "g1")), at(0)).unwrap();
-    assert_eq!(pool.available(&chute(), at(0)), 1);
-    assert_ne!(take(&mut pool, at(0)).nonce(), "g1-a-0");
-}
-
-#[test]
 fn expired_pools_are_never_served() {
     let mut pool = refilled(&[("a", 10)], at(0)); // 60 s → used for 55 s
     assert_eq!(take(&mut pool, at(55)).instance_id(), "a");
