@@ -1,26 +1,30 @@
 //! `teep demo`: the whole path, offline and keyless, against simulated providers.
 //!
 //! A simulated world (`proto_core::sim`, test roots only, never production ones) is served
-//! in-process from a loopback HTTPS server whose test CA only this run trusts. For each
-//! provider with end-to-end encryption, the demo attests (TDX quote, PCS collateral, GPU
-//! evidence, NRAS, Rekor, Proof of Cloud: every fetch a real run makes), binds the prompt to
-//! what the attestation bound (the enclave key, and for NEAR the pinned TLS key), sends one
-//! encrypted streaming chat, and prints the reply as it authenticates.
+//! in-process from a loopback HTTPS server whose test CA only this run trusts. One
+//! multi-request client ([`proto_core::client::Client`]) talks to every provider with
+//! end-to-end encryption: the first prompt attests (TDX quote, PCS collateral, GPU evidence,
+//! NRAS, Rekor, Proof of Cloud: every fetch a real run makes), binds the prompt to what the
+//! attestation bound (the enclave key, and for NEAR the pinned TLS key), sends one encrypted
+//! streaming chat and prints the reply as it authenticates; the second prompt reuses the cached
+//! attestation, with a fresh ephemeral key (and, for Chutes, a fresh nonce from the pool).
 
 use std::sync::{Arc, Mutex};
 
+use proto_core::client::{Client, ClientConfig, ClientEvent, ClientOutput};
 use proto_core::fetch::client::FetchClientConfig;
 use proto_core::harness::{Reply, Responder, TestPki};
+use proto_core::io::Now;
 use proto_core::provider::ProviderKind;
 use proto_core::provider::descriptor::{ConnectionMode, Endpoint};
-use proto_core::session::{Prompt, PromptSession, SessionOutput};
+use proto_core::session::Prompt;
 use proto_core::sim::{SimWorld, chat};
-use proto_core::verify::{Clearance, LiveVerification};
+use proto_core::verify::Clearance;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use runtime_blocking::loopback::LoopbackServer;
 
-/// Which runtime drives the sessions.
+/// Which runtime drives the client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DemoRuntime {
     /// `runtime-blocking` (threads, no async runtime).
@@ -34,6 +38,9 @@ pub enum DemoRuntime {
 /// The providers the demo talks to: those whose prompts are end-to-end encrypted.
 pub const DEMO_PROVIDERS: [ProviderKind; 4] =
     [ProviderKind::Venice, ProviderKind::NearDirect, ProviderKind::NearCloud, ProviderKind::Chutes];
+
+/// The prompts sent to each provider, in order.
+const PROMPTS: [&str; 2] = ["Say hello from the enclave.", "And once more, please."];
 
 /// Why the demo stopped.
 #[derive(Debug)]
@@ -52,161 +59,220 @@ impl std::error::Error for DemoError {}
 pub struct ProviderRun {
     /// The provider.
     pub provider: ProviderKind,
-    /// The clearance the attestation granted.
+    /// The clearance the first prompt was sent under.
     pub clearance: Clearance,
-    /// The decrypted reply text.
-    pub reply: String,
+    /// The decrypted reply text of each prompt.
+    pub replies: Vec<String>,
+    /// Whether each prompt's own attestation cleared it (the first) or the cached one did.
+    pub fresh: Vec<bool>,
+    /// Attestations the client ran for this provider.
+    pub attestations: u64,
 }
 
 /// Runs the demo, writing its narrative to `out`; returns each provider's run.
 pub fn run(runtime: DemoRuntime, out: &mut dyn std::io::Write) -> Result<Vec<ProviderRun>, DemoError> {
     let pki = TestPki::generate_for(&SimWorld::all_hosts());
     let world = SimWorld::new([7; 32], pki.server_spki).map_err(|e| DemoError(e.to_string()))?;
+    let (wall, verify) = (world.now(), DEMO_PROVIDERS.iter().map(|p| (*p, world.verify_config(*p))).collect());
     let world = Arc::new(Mutex::new(world));
-    let server = LoopbackServer::start(&pki, responder(world.clone()));
-    let mut client = FetchClientConfig { extra_roots: vec![pki.ca_cert.clone()], ..FetchClientConfig::default() };
+    let server = LoopbackServer::start(&pki, responder(world));
+    let mut fetch = FetchClientConfig { extra_roots: vec![pki.ca_cert.clone()], ..FetchClientConfig::default() };
     for host in SimWorld::all_hosts() {
-        client.connect_overrides.insert(format!("{host}:443"), ("127.0.0.1".to_owned(), server.port));
+        fetch.connect_overrides.insert(format!("{host}:443"), ("127.0.0.1".to_owned(), server.port));
     }
-    let say = |out: &mut dyn std::io::Write, text: String| {
-        let _ = out.write_all(text.as_bytes());
-        let _ = out.flush();
-    };
     say(
         out,
-        format!(
+        &format!(
             "teep demo: simulated providers on 127.0.0.1:{} (test roots, trusted by this run only; no network, no keys)\n",
             server.port
         ),
     );
-    let mut runs = Vec::new();
-    for (i, provider) in DEMO_PROVIDERS.into_iter().enumerate() {
-        let (mut config, now) = {
-            let w = world.lock().map_err(|_| DemoError("simulated world poisoned".into()))?;
-            (w.verify_config(provider), w.now())
-        };
-        // The encrypted chat that follows is the live E2EE test; it fails closed on its own.
-        config.e2ee = proto_core::attestation::factors::E2eeTest::PendingLiveTest;
-        let model = SimWorld::model(provider);
-        say(out, format!("\n== {provider} / {model} ==\n"));
-        let mut nonce = [0u8; 32];
-        getrandom::fill(&mut nonce).map_err(|e| DemoError(format!("no OS randomness: {e}")))?;
-        let verification = LiveVerification::new(provider, model, nonce, config, now, client.clone());
-        let prompt = Prompt {
-            endpoint: Endpoint::Chat,
-            body: format!(
-                r#"{{"model":"{provider}:{model}","stream":true,"messages":[{{"role":"user","content":"Say hello from the enclave."}}]}}"#
-            )
-            .into_bytes(),
-            api_key: Some("demo-key".into()),
-        };
-        let rng = ChaCha20Rng::from_seed([i as u8 + 1; 32]);
-        let session = PromptSession::attest_then_send(verification, prompt, true, client.clone(), rng);
-        let run = drive(runtime, session, provider, out)?;
-        runs.push(run);
-    }
-    say(out, format!("\nAll {} providers verified; every prompt was sealed to an attested key.\n", runs.len()));
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| DemoError(format!("no OS randomness: {e}")))?;
+    // The simulated world's tokens are stamped at its own fixed time: verify at that time.
+    let config = ClientConfig { fetch, verify, pinned_wall_time: Some(wall) };
+    let client = Client::new(config, ChaCha20Rng::from_seed(seed));
+    let runs = drive(runtime, client, out)?;
+    say(
+        out,
+        &format!(
+            "\nAll {} providers verified; every prompt was sealed to an attested key, and each second prompt reused the cached attestation.\n",
+            runs.len()
+        ),
+    );
     Ok(runs)
 }
 
-/// Drives one session on the chosen runtime, narrating as outputs arrive.
-fn drive(
-    runtime: DemoRuntime,
-    session: PromptSession<ChaCha20Rng>,
-    provider: ProviderKind,
-    out: &mut dyn std::io::Write,
-) -> Result<ProviderRun, DemoError> {
-    let mut narrator = Narrator { provider, out, clearance: None, reply: String::new(), failure: None };
+fn say(out: &mut dyn std::io::Write, text: &str) {
+    let _ = out.write_all(text.as_bytes());
+    let _ = out.flush();
+}
+
+fn prompt(provider: ProviderKind, text: &str) -> Prompt {
+    let model = SimWorld::model(provider);
+    Prompt {
+        endpoint: Endpoint::Chat,
+        body: format!(r#"{{"model":"{provider}:{model}","stream":true,"messages":[{{"role":"user","content":"{text}"}}]}}"#)
+            .into_bytes(),
+        api_key: Some("demo-key".into()),
+    }
+}
+
+/// Sends every prompt, one after the other, through one client on the chosen runtime,
+/// narrating as events arrive.
+fn drive(runtime: DemoRuntime, client: Client<ChaCha20Rng>, out: &mut dyn std::io::Write) -> Result<Vec<ProviderRun>, DemoError> {
+    let mut narrator = Narrator { out, runs: Vec::new(), current: None };
+    macro_rules! each_prompt {
+        ($driver:ident, $next:expr) => {
+            for provider in DEMO_PROVIDERS {
+                narrator.begin_provider(provider);
+                for (i, text) in PROMPTS.iter().enumerate() {
+                    narrator.begin_prompt(i);
+                    let model = SimWorld::model(provider);
+                    $driver.apply(|c: &mut Client<ChaCha20Rng>, now: Now| c.submit(provider, model, prompt(provider, text), now));
+                    while let Some(output) = $next {
+                        narrator.on(output);
+                    }
+                    narrator.end_prompt()?;
+                }
+                let attestations = $driver.machine().stats().attestations;
+                narrator.end_provider(attestations)?;
+            }
+        };
+    }
     match runtime {
         DemoRuntime::Blocking => {
-            let mut driver = runtime_blocking::Driver::new(session);
-            driver.apply(|m, now| m.start(now));
-            while let Some(output) = driver.next_output() {
-                narrator.on(output);
-            }
+            let mut driver = runtime_blocking::Driver::new(client);
+            each_prompt!(driver, driver.next_output());
         }
         DemoRuntime::Smol => smol::block_on(async {
-            let mut driver = runtime_smol::Driver::new(session);
-            driver.apply(|m, now| m.start(now));
-            while let Some(output) = driver.next_output().await {
-                narrator.on(output);
-            }
-        }),
+            let mut driver = runtime_smol::Driver::new(client);
+            each_prompt!(driver, driver.next_output().await);
+            Ok::<(), DemoError>(())
+        })?,
         DemoRuntime::Tokio => {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| DemoError(e.to_string()))?;
             rt.block_on(async {
-                let mut driver = crate::Driver::new(session);
-                driver.apply(|m, now| m.start(now));
-                while let Some(output) = driver.next_output().await {
-                    narrator.on(output);
-                }
-            });
+                let mut driver = crate::Driver::new(client);
+                each_prompt!(driver, driver.next_output().await);
+                Ok::<(), DemoError>(())
+            })?;
         }
     }
-    narrator.finish()
+    Ok(narrator.runs)
 }
 
 struct Narrator<'o> {
-    provider: ProviderKind,
     out: &'o mut dyn std::io::Write,
+    runs: Vec<ProviderRun>,
+    current: Option<Current>,
+}
+
+struct Current {
+    provider: ProviderKind,
     clearance: Option<Clearance>,
-    reply: String,
+    replies: Vec<String>,
+    fresh: Vec<bool>,
     failure: Option<String>,
+    attestations_before: u64,
 }
 
 impl Narrator<'_> {
-    fn on(&mut self, output: SessionOutput) {
-        match output {
-            SessionOutput::Progress { .. } | SessionOutput::Head(_) | SessionOutput::End => {}
-            SessionOutput::Cleared(clearance) => {
-                self.cleared(&clearance);
-                self.clearance = Some(*clearance);
+    fn begin_provider(&mut self, provider: ProviderKind) {
+        let model = SimWorld::model(provider);
+        let _ = writeln!(self.out, "\n== {provider} / {model} ==");
+        let attestations_before = self.runs.iter().map(|r| r.attestations).sum();
+        self.current = Some(Current {
+            provider,
+            clearance: None,
+            replies: Vec::new(),
+            fresh: Vec::new(),
+            failure: None,
+            attestations_before,
+        });
+    }
+
+    fn begin_prompt(&mut self, i: usize) {
+        if let Some(c) = self.current.as_mut() {
+            c.replies.push(String::new());
+        }
+        let _ = writeln!(self.out, "  prompt {}:    {:?}", i + 1, PROMPTS[i]);
+    }
+
+    fn on(&mut self, output: ClientOutput) {
+        let Some(current) = self.current.as_mut() else { return };
+        match output.event {
+            ClientEvent::Attested(_) | ClientEvent::Head(_) | ClientEvent::End => {}
+            ClientEvent::Cleared { fresh, clearance } => {
+                current.fresh.push(fresh);
+                if fresh {
+                    cleared(self.out, current.provider, &clearance);
+                } else {
+                    let _ = writeln!(self.out, "  attestation: cached (same report and keys; new ephemeral key for this prompt)");
+                }
+                current.clearance.get_or_insert(*clearance);
                 let _ = write!(self.out, "  reply:       ");
             }
-            SessionOutput::Body(bytes) => {
+            ClientEvent::Body(bytes) => {
                 for text in delta_texts(&bytes) {
-                    self.reply.push_str(&text);
+                    if let Some(reply) = current.replies.last_mut() {
+                        reply.push_str(&text);
+                    }
                     let _ = write!(self.out, "{text}");
                     let _ = self.out.flush();
                 }
             }
-            SessionOutput::Failed(e) => self.failure = Some(e.to_string()),
+            ClientEvent::Failed(e) => current.failure = Some(e.to_string()),
         }
     }
 
-    fn cleared(&mut self, clearance: &Clearance) {
-        let score = clearance.report().score();
-        let _ = writeln!(
-            self.out,
-            "  attestation: {}/{} factors passed, {} allowed failures, not blocked",
-            score.passed,
-            score.total(),
-            score.allowed_failed
-        );
-        if let Some(key) = clearance.enclave_key() {
-            let short: String = key.encoded.chars().take(24).collect();
-            let _ = writeln!(self.out, "  prompt key:  {} {short}… (bound in the TDX quote's REPORTDATA)", key.algo);
-        }
-        match (self.provider.descriptor().connection, clearance.tls_spki()) {
-            (ConnectionMode::PinnedTls, Some(spki)) => {
-                let _ = writeln!(self.out, "  TLS pinned:  SPKI {}… (bound in the quote; the prompt channel must present it)", &spki.to_hex()[..16]);
-            }
-            _ => {
-                let _ = writeln!(self.out, "  TLS:         web PKI (confidentiality comes from the sealed body)");
-            }
-        }
-    }
-
-    fn finish(self) -> Result<ProviderRun, DemoError> {
+    fn end_prompt(&mut self) -> Result<(), DemoError> {
         let _ = writeln!(self.out);
-        if let Some(failure) = self.failure {
-            return Err(DemoError(format!("{}: {failure}", self.provider)));
+        let Some(current) = self.current.as_ref() else { return Ok(()) };
+        if let Some(failure) = &current.failure {
+            return Err(DemoError(format!("{}: {failure}", current.provider)));
         }
-        let clearance = self.clearance.ok_or_else(|| DemoError(format!("{}: no clearance", self.provider)))?;
-        if self.reply.is_empty() {
-            return Err(DemoError(format!("{}: empty reply", self.provider)));
+        if current.replies.last().is_none_or(String::is_empty) {
+            return Err(DemoError(format!("{}: empty reply", current.provider)));
         }
-        Ok(ProviderRun { provider: self.provider, clearance, reply: self.reply })
+        Ok(())
+    }
+
+    fn end_provider(&mut self, attestations_total: u64) -> Result<(), DemoError> {
+        let Some(current) = self.current.take() else { return Ok(()) };
+        let provider = current.provider;
+        let clearance = current.clearance.ok_or_else(|| DemoError(format!("{provider}: no clearance")))?;
+        let attestations = attestations_total - current.attestations_before;
+        let _ = writeln!(self.out, "  attestations for {} prompts: {attestations}", PROMPTS.len());
+        self.runs.push(ProviderRun { provider, clearance, replies: current.replies, fresh: current.fresh, attestations });
+        Ok(())
+    }
+}
+
+/// What a fresh attestation verified and bound.
+fn cleared(out: &mut dyn std::io::Write, provider: ProviderKind, clearance: &Clearance) {
+    let score = clearance.report().score();
+    let _ = writeln!(
+        out,
+        "  attestation: {}/{} factors passed, {} allowed failures, not blocked",
+        score.passed,
+        score.total(),
+        score.allowed_failed
+    );
+    if let Some(key) = clearance.enclave_key() {
+        let short: String = key.encoded.chars().take(24).collect();
+        let _ = writeln!(out, "  prompt key:  {} {short}… (bound in the TDX quote's REPORTDATA)", key.algo);
+    }
+    match (provider.descriptor().connection, clearance.tls_spki()) {
+        (ConnectionMode::PinnedTls, Some(spki)) => {
+            let _ = writeln!(out, "  TLS pinned:  SPKI {}… (bound in the quote; every prompt channel must present it)", &spki.to_hex()[..16]);
+        }
+        _ => {
+            let _ = writeln!(out, "  TLS:         web PKI (confidentiality comes from the sealed body)");
+        }
+    }
+    if let Some(instance) = clearance.instance() {
+        let _ = writeln!(out, "  instance:    {instance} (its quote verified; nonces from the pool, each used once)");
     }
 }
 

@@ -15,7 +15,9 @@ fn teep_demo_runs_offline_and_exits_zero_on_every_runtime() {
         for provider in DEMO_PROVIDERS {
             assert!(stdout.contains(&format!("== {provider} /")), "{runtime}: {stdout}");
         }
-        assert_eq!(stdout.matches("reply:       Hello from inside the simulated enclave.").count(), 4, "{stdout}");
+        assert_eq!(stdout.matches("reply:       Hello from inside the simulated enclave.").count(), 8, "{stdout}");
+        assert_eq!(stdout.matches("attestation: cached").count(), 4, "{stdout}");
+        assert_eq!(stdout.matches("attestations for 2 prompts: 1").count(), 4, "{stdout}");
         assert!(stdout.contains("TLS pinned:"), "{stdout}");
         assert!(stdout.contains("All 4 providers verified"), "{stdout}");
     }
@@ -38,6 +40,11 @@ fn the_demo_binds_each_prompt_to_what_attestation_bound() {
         assert!(r.clearance.enclave_key().is_some(), "{}", r.provider);
         let pinned = matches!(r.provider, proto_core::provider::ProviderKind::NearDirect | proto_core::provider::ProviderKind::NearCloud);
         assert_eq!(r.clearance.tls_spki().is_some(), pinned, "{}", r.provider);
-        assert!(r.reply.starts_with("Hello from inside the simulated enclave."), "{}: {}", r.provider, r.reply);
+        assert_eq!(r.replies.len(), 2, "{}", r.provider);
+        for reply in &r.replies {
+            assert!(reply.starts_with("Hello from inside the simulated enclave."), "{}: {reply}", r.provider);
+        }
+        assert_eq!(r.fresh, [true, false], "{}: the second prompt reuses the attestation", r.provider);
+        assert_eq!(r.attestations, 1, "{}", r.provider);
     }
 }

@@ -117,13 +117,13 @@ pub enum ClientError {
 pub enum ClientEvent {
     /// A fresh attestation for this request passed (the report is cached and shared).
     Attested(Box<Report>),
-    /// The request may go out: to the enclave `instance` (Chutes), under a `fresh`
-    /// attestation or a cached one.
+    /// The request may go out, under this clearance (what it is bound to: enclave key, TLS
+    /// pin, Chutes instance), from a `fresh` attestation or a cached one.
     Cleared {
         /// Whether this request's own attestation cleared it.
         fresh: bool,
-        /// The attested instance (Chutes).
-        instance: Option<String>,
+        /// The permission the prompt is sent under.
+        clearance: Box<Clearance>,
     },
     /// The answer's status and headers.
     Head(ResponseHead),
@@ -166,7 +166,7 @@ enum Task {
 
 enum TaskOutput {
     Prompt(SessionOutput),
-    Verify(LiveOutput),
+    Verify(Box<LiveOutput>),
     Refill(Box<Fetched>),
 }
 
@@ -192,7 +192,7 @@ impl Machine for Task {
     fn poll_output(&mut self) -> Option<TaskOutput> {
         match self {
             Task::Prompt(s) => s.poll_output().map(TaskOutput::Prompt),
-            Task::Verify(v) => v.poll_output().map(TaskOutput::Verify),
+            Task::Verify(v) => v.poll_output().map(|o| TaskOutput::Verify(Box::new(o))),
             Task::Refill(f) => f.poll_output().map(|o| TaskOutput::Refill(Box::new(o))),
         }
     }
@@ -508,7 +508,7 @@ impl<R: CryptoRng> Client<R> {
                     self.on_session_output(id, task, out, now);
                 }
             }
-            TaskOutput::Verify(out) => self.on_verification_output(task, out, now),
+            TaskOutput::Verify(out) => self.on_verification_output(task, *out, now),
             TaskOutput::Refill(fetched) => self.on_refill(task, *fetched, now),
         }
     }
@@ -600,16 +600,16 @@ impl<R: CryptoRng> Client<R> {
         running.clearance = Some(clearance.clone());
         let key = p.key.clone();
         let fresh = lead.is_some() || p.attested_fresh;
-        let instance = clearance.instance().map(str::to_owned);
+        let cleared = ClientEvent::Cleared { fresh, clearance: Box::new(clearance.clone().spent()) };
         match lead {
             Some(lead) => {
                 self.remember(&key, &clearance, now);
                 let released = self.state.attestations.complete(lead, ());
                 self.emit(id, ClientEvent::Attested(Box::new(clearance.report().clone())));
-                self.emit(id, ClientEvent::Cleared { fresh, instance });
+                self.emit(id, cleared);
                 self.release(released.waiters, now);
             }
-            None => self.emit(id, ClientEvent::Cleared { fresh, instance }),
+            None => self.emit(id, cleared),
         }
     }
 
