@@ -18,6 +18,29 @@
 //!     println!("{output:?}");
 //! }
 //! ```
+//!
+//! Many attested prompts through one [`proto_core::client::Client`] (shared caches, one
+//! attestation per model, Chutes nonce pool):
+//!
+//! ```no_run
+//! use proto_core::client::{Client, ClientConfig, ClientEvent};
+//! use proto_core::provider::{ProviderKind, descriptor::Endpoint};
+//! use proto_core::session::Prompt;
+//! use runtime_blocking::{Driver, os_rng};
+//!
+//! let client = Client::new(ClientConfig::default(), os_rng().expect("OS randomness"));
+//! let mut driver = Driver::new(client);
+//! let body = br#"{"stream":true,"messages":[{"role":"user","content":"Hello"}]}"#.to_vec();
+//! let prompt = Prompt { endpoint: Endpoint::Chat, body, api_key: std::env::var("VENICE_API_KEY").ok() };
+//! driver.apply(|c, now| c.submit(ProviderKind::Venice, "e2ee-qwen3-5-122b-a10b", prompt, now));
+//! while let Some(output) = driver.next_output() {
+//!     match output.event {
+//!         ClientEvent::Body(bytes) => print!("{}", String::from_utf8_lossy(&bytes)),
+//!         ClientEvent::Failed(e) => eprintln!("blocked: {e}"),
+//!         _ => {}
+//!     }
+//! }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -36,6 +59,16 @@ use std::thread;
 
 use proto_core::io::{ConnId, ConnectError, Event, Instant, Io, Machine, Now};
 use rustls_pki_types::UnixTime;
+
+/// A ChaCha20 generator seeded from the operating system, for the machines that take an RNG
+/// (`proto_core::client::Client`, `proto_core::session::PromptSession`): nonces and ephemeral
+/// keys come from it.
+pub fn os_rng() -> std::io::Result<rand_chacha::ChaCha20Rng> {
+    use rand_core::SeedableRng;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| std::io::Error::other(format!("OS randomness unavailable: {e}")))?;
+    Ok(rand_chacha::ChaCha20Rng::from_seed(seed))
+}
 
 enum NetEvent {
     Connected(ConnId, TcpStream),

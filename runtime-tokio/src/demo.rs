@@ -87,11 +87,10 @@ pub fn run(runtime: DemoRuntime, out: &mut dyn std::io::Write) -> Result<Vec<Pro
             server.port
         ),
     );
-    let mut seed = [0u8; 32];
-    getrandom::fill(&mut seed).map_err(|e| DemoError(format!("no OS randomness: {e}")))?;
+    let rng = crate::os_rng().map_err(|e| DemoError(e.to_string()))?;
     // The simulated world's tokens are stamped at its own fixed time: verify at that time.
     let config = ClientConfig { fetch, verify, pinned_wall_time: Some(wall) };
-    let client = Client::new(config, ChaCha20Rng::from_seed(seed));
+    let client = Client::new(config, rng);
     let runs = drive(runtime, client, out)?;
     say(
         out,

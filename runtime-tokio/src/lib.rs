@@ -20,12 +20,35 @@
 //! }
 //! # }
 //! ```
+//!
+//! Many attested prompts through one [`proto_core::client::Client`]:
+//!
+//! ```no_run
+//! use proto_core::client::{Client, ClientConfig, ClientEvent};
+//! use proto_core::provider::{ProviderKind, descriptor::Endpoint};
+//! use proto_core::session::Prompt;
+//! use runtime_tokio::{Driver, os_rng};
+//!
+//! # async fn run() {
+//! let mut driver = Driver::new(Client::new(ClientConfig::default(), os_rng().expect("OS randomness")));
+//! let body = br#"{"stream":true,"messages":[{"role":"user","content":"Hello"}]}"#.to_vec();
+//! let prompt = Prompt { endpoint: Endpoint::Chat, body, api_key: std::env::var("CHUTES_API_KEY").ok() };
+//! driver.apply(|c, now| c.submit(ProviderKind::Chutes, "zai-org/GLM-5-TEE", prompt, now));
+//! while let Some(output) = driver.next_output().await {
+//!     if let ClientEvent::Body(bytes) = output.event {
+//!         print!("{}", String::from_utf8_lossy(&bytes));
+//!     }
+//! }
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod demo;
 pub mod replay;
+
+pub use runtime_blocking::os_rng;
 
 use std::collections::{HashMap, VecDeque};
 
