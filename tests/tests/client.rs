@@ -307,6 +307,23 @@ fn a_pinned_host_that_changes_key_gets_no_byte_and_is_never_trusted_from_cache()
 }
 
 #[test]
+fn the_requests_api_key_authenticates_attestation_and_refills() {
+    let world = World::new(|w| w.with_chutes_fleet(1, 2));
+    let mut net = world.net();
+    submit(&mut net, ProviderKind::Chutes, 3);
+    let authorized = |path: &str| {
+        let matching: Vec<_> = net.request_log().iter().filter(|r| r.path().contains(path)).collect();
+        assert!(!matching.is_empty(), "no {path} request");
+        matching.iter().all(|r| {
+            r.request.headers.iter().any(|(n, v)| n.eq_ignore_ascii_case("authorization") && v == "Bearer test-key")
+        })
+    };
+    assert!(authorized("/evidence"), "the attestation carries the request's key");
+    assert!(authorized("/e2e/instances/"), "discovery and refills carry it");
+    assert!(authorized("/e2e/invoke"), "the prompts carry it");
+}
+
+#[test]
 fn a_failed_attestation_fails_its_waiters_and_backs_off() {
     let world = World::new(|w| w.with(Misbehaviour::WrongNonce));
     let mut net = world.net();

@@ -400,8 +400,13 @@ impl<R: CryptoRng> Client<R> {
         ChuteId::new(&chute).ok()
     }
 
-    fn verify_config(&self, provider: ProviderKind, key: &CacheKey, prefer: Option<String>) -> VerifyConfig {
+    /// The provider's verification settings for one attestation. Without an API key of its
+    /// own, the attestation endpoints get the request's.
+    fn verify_config(&self, provider: ProviderKind, key: &CacheKey, prompt: &Prompt, prefer: Option<String>) -> VerifyConfig {
         let mut config = self.config.verify.get(&provider).cloned().unwrap_or_else(|| VerifyConfig::defaults(provider));
+        if config.api_key.is_none() {
+            config.api_key.clone_from(&prompt.api_key);
+        }
         config.e2ee =
             if provider.descriptor().e2ee_default { E2eeTest::PendingLiveTest } else { E2eeTest::NotConfigured };
         if provider == ProviderKind::Chutes {
@@ -417,7 +422,7 @@ impl<R: CryptoRng> Client<R> {
             return;
         };
         let (provider, prompt) = (p.provider, p.prompt.clone());
-        let config = self.verify_config(provider, &p.key, prefer);
+        let config = self.verify_config(provider, &p.key, &prompt, prefer);
         let mut nonce = [0u8; 32];
         self.rng.fill_bytes(&mut nonce);
         let wall = self.config.pinned_wall_time.unwrap_or(now.wall);
@@ -628,6 +633,11 @@ impl<R: CryptoRng> Client<R> {
         let _ = self.state.e2ee_gate(key, true);
         let instance = clearance.instance().unwrap_or("").to_owned();
         let cached = Cached { clearance: clearance.clone().spent(), expires_at: now.mono + ATTESTATION_CACHE_TTL };
+        if !self.clearances.contains_key(key) && self.clearances.len() >= crate::state::MAX_CACHE_ENTRIES {
+            // Bounded like the report cache: forget pairs whose report is gone.
+            let reports = &self.state.reports;
+            self.clearances.retain(|k, _| reports.get(k, now.mono).is_some());
+        }
         self.clearances.entry(key.clone()).or_default().insert(instance, cached);
     }
 
