@@ -52,6 +52,13 @@ pub fn reply_chunks(model: &str, reply: &str) -> Vec<Value> {
     chunks
 }
 
+/// The reply as one OpenAI `chat.completion` object (non-streaming answers).
+pub fn completion(model: &str, reply: &str) -> Value {
+    json!({"id": "chatcmpl-sim", "object": "chat.completion", "created": 0, "model": model,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+           "usage": {"prompt_tokens": 8, "completion_tokens": 24, "total_tokens": 32}})
+}
+
 /// Answers one encrypted chat request for `provider` with the scripted reply, sealed to the
 /// client. A request the enclave cannot open (wrong key, plaintext, tampered) gets a 400 and
 /// no reply.
@@ -75,8 +82,8 @@ pub fn answer_chat_with(
     rng: &mut impl CryptoRng,
 ) -> SimResponse {
     match seal_reply(world, provider, headers, body, reply, rng) {
-        Ok(sse) => {
-            SimResponse { status: 200, headers: vec![("Content-Type".into(), "text/event-stream".into())], body: sse }
+        Ok((content_type, bytes)) => {
+            SimResponse { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body: bytes }
         }
         Err(e) => SimResponse {
             status: 400,
@@ -93,7 +100,8 @@ fn seal_reply(
     body: &[u8],
     reply: &str,
     rng: &mut impl CryptoRng,
-) -> Result<Vec<u8>, E2eeError> {
+) -> Result<(&'static str, Vec<u8>), E2eeError> {
+    const SSE: &str = "text/event-stream";
     let model = SimWorld::model(provider);
     let chunks = reply_chunks(model, reply);
     match (provider, world.enclave_secret(provider)) {
@@ -101,16 +109,20 @@ fn seal_reply(
             let secret = k256::SecretKey::from_slice(&secret).map_err(|e| E2eeError::InvalidKey(e.to_string()))?;
             let server = VeniceServer::from_secret(secret);
             let (_plain, client) = server.open_request(headers, body)?;
-            Ok(server.seal_stream(&chunks, &client, rng))
+            Ok((SSE, server.seal_stream(&chunks, &client, rng)))
         }
         (ProviderKind::NearDirect | ProviderKind::NearCloud, EnclaveSecret::Ed25519(seed)) => {
             let server = NearServer::ed25519(&seed);
             let (_plain, request) = server.open(headers, body, RelayEndpoint::Chat)?;
-            Ok(crate::e2ee::near::server::seal_stream(&chunks, &request, rng))
+            Ok((SSE, crate::e2ee::near::server::seal_stream(&chunks, &request, rng)))
         }
         (ProviderKind::Chutes, EnclaveSecret::MlKem768(seed)) => {
             let server = InstanceServer::from_seed(&seed);
             let request = server.decrypt_request(body)?;
+            if !request.stream {
+                let completion = completion(model, reply).to_string();
+                return Ok(("application/octet-stream", request.client_key.encrypt_response(completion.as_bytes(), rng)?));
+            }
             let (stream, init) = request.client_key.begin_stream(rng)?;
             let mut sse = init.into_bytes();
             for chunk in &chunks {
@@ -118,14 +130,17 @@ fn seal_reply(
                 sse.extend_from_slice(stream.chunk_event(event.as_bytes(), rng)?.as_bytes());
             }
             sse.extend_from_slice(stream.chunk_event(b"data: [DONE]\n\n", rng)?.as_bytes());
-            Ok(sse)
+            Ok((SSE, sse))
         }
         // The gateway providers have no E2EE: their (attested) gateway answers over TLS.
         (ProviderKind::PhalaCloud | ProviderKind::NanoGpt, _) => {
-            serde_json::from_slice::<Value>(body).map_err(|e| E2eeError::BadBody(e.to_string()))?;
+            let request: Value = serde_json::from_slice(body).map_err(|e| E2eeError::BadBody(e.to_string()))?;
+            if request.get("stream").and_then(Value::as_bool) != Some(true) {
+                return Ok(("application/json", completion(model, reply).to_string().into_bytes()));
+            }
             let mut sse: Vec<u8> = chunks.iter().flat_map(|c| format!("data: {c}\n\n").into_bytes()).collect();
             sse.extend_from_slice(b"data: [DONE]\n\n");
-            Ok(sse)
+            Ok((SSE, sse))
         }
         _ => Err(E2eeError::BadBody(format!("{provider} has no end-to-end encrypted chat in the simulation"))),
     }
