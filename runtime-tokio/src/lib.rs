@@ -46,6 +46,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod demo;
+pub mod proxy;
 pub mod replay;
 
 pub use runtime_blocking::os_rng;
@@ -79,6 +80,17 @@ impl Drop for TaskGuard {
 struct Live {
     writer: OwnedWriteHalf,
     _reader: TaskGuard,
+}
+
+/// What [`Driver::next_or_message`] returns.
+#[derive(Debug)]
+pub enum Next<O, T> {
+    /// An output of the machine.
+    Output(O),
+    /// A message from the application.
+    Message(T),
+    /// The inbox is closed and the machine is done.
+    Closed,
 }
 
 /// Runs one machine inside a tokio application.
@@ -156,6 +168,36 @@ impl<M: Machine> Driver<M> {
             match event {
                 Some(event) => self.deliver(event),
                 None => {
+                    self.wake_at = None;
+                    self.handle(Event::TimerFired);
+                }
+            }
+        }
+    }
+
+    /// The next output, or the next message from `inbox`, whichever comes first: for a
+    /// machine that lives as long as its application feeds it (a proxy's client). Cancel-safe
+    /// between awaits: writes are flushed before it waits. `Closed` once the inbox is closed
+    /// and the machine is done.
+    pub async fn next_or_message<T>(&mut self, inbox: &mut UnboundedReceiver<T>) -> Next<M::Output, T> {
+        let mut inbox_open = !inbox.is_closed() || !inbox.is_empty();
+        loop {
+            self.flush_writes().await;
+            if let Some(out) = self.outputs.pop_front() {
+                return Next::Output(out);
+            }
+            if !inbox_open && self.machine.is_done() {
+                return Next::Closed;
+            }
+            let far = self.origin + std::time::Duration::from_secs(86_400 * 365);
+            let deadline = self.wake_at.map_or(far, |at| self.origin + at.elapsed_since_origin());
+            tokio::select! {
+                message = inbox.recv(), if inbox_open => match message {
+                    Some(message) => return Next::Message(message),
+                    None => inbox_open = false,
+                },
+                Some(event) = self.rx.recv() => self.deliver(event),
+                () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)), if self.wake_at.is_some() => {
                     self.wake_at = None;
                     self.handle(Event::TimerFired);
                 }

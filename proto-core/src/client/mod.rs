@@ -107,6 +107,9 @@ pub enum ClientError {
     /// The Chutes nonce pool could not be refilled.
     #[error(transparent)]
     NoncePool(RefillError),
+    /// The caller cancelled the request.
+    #[error("request cancelled")]
+    Cancelled,
     /// The model name is unusable as a cache key (too long).
     #[error("model name: {0}")]
     BadModel(String),
@@ -325,6 +328,15 @@ impl<R: CryptoRng> Client<R> {
         self.requests.insert(id, pending);
         self.dispatch(id, now);
         id
+    }
+
+    /// Abandons request `id` (its caller went away): its session ends and its connections
+    /// close; its last event is `Failed(Cancelled)`. An attestation it was leading is
+    /// abandoned, and one of its waiters leads a new one.
+    pub fn cancel(&mut self, id: RequestId) {
+        if self.requests.contains_key(&id) {
+            self.finish(id, ClientEvent::Failed(ClientError::Cancelled));
+        }
     }
 
     /// The shared caches (read-only), for inspection.

@@ -36,9 +36,9 @@ struct Cli {
 enum Command {
     /// Print the version and the TLS crypto provider.
     Version,
-    /// Run an OpenAI-compatible local proxy on 127.0.0.1:8337 (`provider:model` names)
-    /// [not yet available].
-    Serve,
+    /// Run the OpenAI-compatible local proxy (`provider:model` names). Every provider with an
+    /// API key (its environment variable or the config file) is served.
+    Serve(ServeArgs),
     /// Verify a provider's attestation and print the factor report: live (PROVIDER --model M,
     /// API key from the provider's environment variable or the config file), or offline from a
     /// recorded session (--replay DIR).
@@ -70,6 +70,13 @@ struct VerifyArgs {
     /// report as report.txt.
     #[arg(long, value_name = "DIR", conflicts_with = "replay")]
     capture: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Address to listen on (plain HTTP; keep it on loopback).
+    #[arg(long, env = "TEEP_LISTEN_ADDR", default_value = runtime_tokio::proxy::DEFAULT_LISTEN_ADDR)]
+    listen: String,
 }
 
 #[derive(Args)]
@@ -125,10 +132,68 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Serve => {
-            eprintln!("teep: this command is not implemented yet in this build");
-            ExitCode::from(2)
+        Command::Serve(args) => match load_config(cli.config).and_then(|config| serve(&args, &config)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("teep: {message}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}
+
+/// `teep serve`: the proxy, until Ctrl-C or SIGTERM.
+fn serve(args: &ServeArgs, config: &Config) -> Result<(), String> {
+    use runtime_tokio::proxy::{ProxyConfig, serve};
+    let addr: std::net::SocketAddr =
+        args.listen.parse().map_err(|e| format!("listen address {:?}: {e} (expected host:port, e.g. 127.0.0.1:8337)", args.listen))?;
+    let mut providers = std::collections::BTreeMap::new();
+    let mut verify = std::collections::BTreeMap::new();
+    for provider in ProviderKind::ALL {
+        let Some(key) = config.resolve_api_key(provider, |var| std::env::var(var).ok()).filter(|k| !k.is_empty()) else {
+            continue;
+        };
+        let mut verify_config = VerifyConfig::defaults(provider);
+        config.apply(provider, false, &mut verify_config);
+        verify_config.api_key = Some(key.clone());
+        providers.insert(provider, key);
+        verify.insert(provider, verify_config);
+    }
+    if providers.is_empty() {
+        return Err(runtime_tokio::proxy::ServeError::NoProviders.to_string());
+    }
+    let rng = runtime_tokio::os_rng().map_err(|e| e.to_string())?;
+    let names: Vec<&str> = providers.keys().map(|p| p.name()).collect();
+    let proxy = ProxyConfig {
+        client: proto_core::client::ClientConfig { fetch: FetchClientConfig::default(), verify, pinned_wall_time: None },
+        providers,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("listen on {addr}: {e}"))?;
+        eprintln!("teep: proxy listening on http://{addr} (providers: {}; model names are provider:model)", names.join(", "));
+        serve(listener, proxy, rng, shutdown_signal()).await.map_err(|e| e.to_string())?;
+        eprintln!("teep: server stopped");
+        Ok(())
+    })
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

@@ -1,0 +1,96 @@
+//! The task that owns the client: it submits what handlers ask for and routes each request's
+//! events back to the handler that asked.
+
+use std::collections::HashMap;
+
+use proto_core::client::{Client, ClientEvent, RequestId};
+use proto_core::provider::ProviderKind;
+use proto_core::report::Report;
+use proto_core::session::Prompt;
+use proto_core::state::CacheKey;
+use rand_chacha::ChaCha20Rng;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::{Driver, Next};
+
+/// What a handler asks of the client task.
+enum Command {
+    Submit { provider: ProviderKind, model: String, prompt: Prompt, events: UnboundedSender<ClientEvent> },
+    Report { provider: ProviderKind, model: String, reply: oneshot::Sender<Option<Report>> },
+}
+
+/// A handler's way to the client task. Cloning it is cheap.
+#[derive(Clone, Debug)]
+pub struct ClientHandle {
+    commands: UnboundedSender<Command>,
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Command::Submit { provider, model, .. } => write!(f, "Submit({provider}:{model})"),
+            Command::Report { provider, model, .. } => write!(f, "Report({provider}:{model})"),
+        }
+    }
+}
+
+impl ClientHandle {
+    /// Submits a prompt; its events arrive on the returned receiver, `End` or `Failed` last.
+    /// Dropping the receiver cancels the request at its next event.
+    pub fn submit(&self, provider: ProviderKind, model: &str, prompt: Prompt) -> UnboundedReceiver<ClientEvent> {
+        let (events, receiver) = unbounded_channel();
+        let command = Command::Submit { provider, model: model.to_owned(), prompt, events };
+        // If the client task is gone the sender drops here and the receiver reads None.
+        let _ = self.commands.send(command);
+        receiver
+    }
+
+    /// The cached report for (provider, model), if any.
+    pub async fn report(&self, provider: ProviderKind, model: &str) -> Option<Report> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::Report { provider, model: model.to_owned(), reply }).ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+/// Starts the client task.
+pub(super) fn spawn(client: Client<ChaCha20Rng>) -> (ClientHandle, JoinHandle<()>) {
+    let (commands, inbox) = unbounded_channel();
+    let task = tokio::spawn(run(client, inbox));
+    (ClientHandle { commands }, task)
+}
+
+async fn run(client: Client<ChaCha20Rng>, mut inbox: UnboundedReceiver<Command>) {
+    let mut driver = Driver::new(client);
+    let mut sinks: HashMap<RequestId, UnboundedSender<ClientEvent>> = HashMap::new();
+    loop {
+        match driver.next_or_message(&mut inbox).await {
+            Next::Output(output) => {
+                let last = matches!(output.event, ClientEvent::End | ClientEvent::Failed(_));
+                let request = output.request;
+                let delivered = sinks.get(&request).is_some_and(|sink| sink.send(output.event).is_ok());
+                if last {
+                    sinks.remove(&request);
+                } else if !delivered {
+                    // The caller went away: stop the request.
+                    sinks.remove(&request);
+                    driver.apply(|c, _| c.cancel(request));
+                }
+            }
+            Next::Message(Command::Submit { provider, model, prompt, events }) => {
+                let id = driver.apply(|c, now| c.submit(provider, &model, prompt, now));
+                sinks.insert(id, events);
+            }
+            Next::Message(Command::Report { provider, model, reply }) => {
+                let now = driver.now();
+                let report = CacheKey::new(provider.name(), &model)
+                    .ok()
+                    .and_then(|key| driver.machine().state().reports.get(&key, now.mono).cloned());
+                let _ = reply.send(report);
+            }
+            Next::Closed => return,
+        }
+    }
+}
