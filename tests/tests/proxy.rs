@@ -191,6 +191,14 @@ fn health_and_the_cached_report() {
     assert_eq!(health["status"], "ok");
     assert_eq!(health["providers"].as_array().map(Vec::len), Some(6));
 
+    // The model list: confidential models only, named provider:model (the simulation lists
+    // models for chutes only; the other listings fail and are left out).
+    let (head, body) = proxy.call("GET", "/v1/models", None);
+    assert_eq!(head.status, 200);
+    let list: Value = serde_json::from_slice(&body).unwrap();
+    let ids: Vec<&str> = list["data"].as_array().unwrap().iter().filter_map(|m| m["id"].as_str()).collect();
+    assert_eq!(ids, [model(ProviderKind::Chutes)], "{list}");
+
     let query = format!("/v1/tee/report?provider=neardirect&model={}", SimWorld::model(ProviderKind::NearDirect).replace('/', "%2F"));
     assert_eq!(proxy.call("GET", &query, None).0.status, 404, "nothing cached yet");
     assert_eq!(proxy.chat(&model(ProviderKind::NearDirect), true).0.status, 200);

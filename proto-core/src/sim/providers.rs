@@ -509,7 +509,10 @@ pub(super) fn route(
         ("GET", "api.redpill.ai", "/v1/attestation/report") => attestation(world, ProviderKind::PhalaCloud, query),
         ("GET", "nano-gpt.com", "/api/v1/tee/attestation") => attestation(world, ProviderKind::NanoGpt, query),
         ("GET", "llm.chutes.ai", "/v1/models") => json_answer(
-            &json!({"object": "list", "data": [{"id": model(ProviderKind::Chutes), "chute_id": CHUTES_CHUTE_ID}]}),
+            &json!({"object": "list", "data": [
+                {"id": model(ProviderKind::Chutes), "chute_id": CHUTES_CHUTE_ID, "confidential_compute": true},
+                {"id": "sim/not-confidential", "chute_id": "00000000-0000-4000-8000-000000000000", "confidential_compute": false},
+            ]}),
         ),
         ("GET", "api.chutes.ai", p) if p == format!("/e2e/instances/{CHUTES_CHUTE_ID}") => {
             json_answer(&chutes_instances(world))

@@ -61,13 +61,16 @@ impl ReportCache {
     }
 
     /// Re-stores a copy of the live report for `key` with its `e2ee_usable` line set to
-    /// `status` and `detail`. Like the reference proxy, the re-put restarts the entry's age.
+    /// `status` and `detail`, keeping the entry's age. (The reference proxy restarts it, so
+    /// under steady traffic its report never expires and the full verification never reruns;
+    /// here it reruns every TTL.)
     ///
     /// Returns the updated report, or `None` (and changes nothing) when no live report is
     /// cached or the report has no `e2ee_usable` line.
     pub fn set_e2ee_usable(&mut self, key: &CacheKey, status: Status, detail: &str, now: Instant) -> Option<Report> {
+        let stored_at = self.stored_at(key, now)?;
         let updated = with_e2ee_usable(self.get(key, now)?, status, detail)?;
-        self.map.insert(key.clone(), updated.clone(), now);
+        self.map.insert(key.clone(), updated.clone(), stored_at);
         Some(updated)
     }
 
@@ -165,14 +168,15 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn e2ee_promotion_copies_and_restarts_the_age() {
+    fn e2ee_promotion_copies_and_keeps_the_age() {
         let mut c = ReportCache::new();
         c.put(key("m"), report("m", false), at(0));
         let updated = c.set_e2ee_usable(&key("m"), Status::Pass, "E2EE roundtrip succeeded via proxy", at(3000));
         let line = updated.as_ref().and_then(|r| r.factor(Factor::E2eeUsable)).unwrap();
         assert_eq!(line.status, Status::Pass);
-        assert_eq!(c.stored_at(&key("m"), at(3000)), Some(at(3000)));
-        assert!(c.get(&key("m"), at(3601)).is_some(), "re-put restarted the TTL");
+        assert_eq!(c.get(&key("m"), at(3000)).and_then(|r| r.factor(Factor::E2eeUsable)).map(|l| l.status), Some(Status::Pass));
+        assert_eq!(c.stored_at(&key("m"), at(3000)), Some(at(0)));
+        assert!(c.get(&key("m"), at(3601)).is_none(), "the full verification reruns after the TTL");
         assert!(c.set_e2ee_usable(&key("absent"), Status::Pass, "x", at(0)).is_none());
     }
 }
