@@ -23,7 +23,7 @@
 //! Failures of 1–2 (transport, parse), 3 (key lookup), 4 and 7 are reported as "signature
 //! invalid"; an NRAS error status and failures of 3 (algorithm), 5 and 6 as "claims invalid";
 //! a false result lists the per-GPU diagnostics, as the reference does. Sizes are bounded: the
-//! answers by the fetch limit (1 MiB), tokens by [`jws::MAX_TOKEN_LEN`], GPUs, JWKS keys and
+//! answers by the fetch limit (1 MiB), tokens by 256 KiB, GPUs, JWKS keys and
 //! response elements by small counts.
 
 pub(crate) mod jws;

@@ -49,7 +49,7 @@ pub enum KeyLookupError {
 
 impl Jwks {
     /// Parses a JWKS document. Fails only if the document as a whole is unusable (not JSON, no
-    /// `keys` array, more than [`MAX_KEYS`] entries); individual bad keys are recorded as such.
+    /// `keys` array, more than 256 entries); individual bad keys are recorded as such.
     pub fn parse(body: &[u8]) -> Result<Self, String> {
         let doc: Value =
             serde_json::from_slice(body).map_err(|e| format!("JWKS is not JSON: {e}"))?;
