@@ -1,8 +1,9 @@
 //! Drives proto-core machines with tokio, and hosts the `teep` binary.
 //!
-//! Each connection gets a reader task that forwards what it reads over a channel; the driver's
-//! future runs the machine, writes, and waits for the next socket event or the machine's
-//! deadline (`tokio::time::sleep_until`). It must be polled inside a tokio runtime with the
+//! Each connection gets a reader task that forwards what it reads over a channel and a writer
+//! task that writes what the machine queued; the driver's future runs the machine and waits
+//! for the next socket event or the machine's deadline (`tokio::time::sleep_until`), so one
+//! slow peer never holds up the others. It must be polled inside a tokio runtime with the
 //! I/O and time drivers enabled. No protocol logic lives here.
 //!
 //! ```no_run
@@ -77,8 +78,10 @@ impl Drop for TaskGuard {
     }
 }
 
+/// A connected socket: its writer task's queue and its reader task. Dropping it ends the
+/// reader at once; the writer finishes what was queued, then shuts the socket down.
 struct Live {
-    writer: OwnedWriteHalf,
+    writer: UnboundedSender<Vec<u8>>,
     _reader: TaskGuard,
 }
 
@@ -103,7 +106,6 @@ pub struct Driver<M: Machine> {
     rx: UnboundedReceiver<NetEvent>,
     wake_at: Option<Instant>,
     outputs: VecDeque<M::Output>,
-    writes: VecDeque<(ConnId, Vec<u8>)>,
 }
 
 impl<M: Machine> Driver<M> {
@@ -120,7 +122,6 @@ impl<M: Machine> Driver<M> {
             rx,
             wake_at: None,
             outputs: VecDeque::new(),
-            writes: VecDeque::new(),
         };
         driver.drain();
         driver
@@ -137,7 +138,7 @@ impl<M: Machine> Driver<M> {
     }
 
     /// Calls into the machine (for example to submit a request) and drains afterwards. Writes
-    /// it asked for are performed by the next `next_output`.
+    /// it asked for are queued to each connection's writer task.
     pub fn apply<T>(&mut self, call: impl FnOnce(&mut M, Now) -> T) -> T {
         let now = self.now();
         let result = call(&mut self.machine, now);
@@ -148,7 +149,6 @@ impl<M: Machine> Driver<M> {
     /// The next output; `None` once the machine is done.
     pub async fn next_output(&mut self) -> Option<M::Output> {
         loop {
-            self.flush_writes().await;
             if let Some(out) = self.outputs.pop_front() {
                 return Some(out);
             }
@@ -176,13 +176,13 @@ impl<M: Machine> Driver<M> {
     }
 
     /// The next output, or the next message from `inbox`, whichever comes first: for a
-    /// machine that lives as long as its application feeds it (a proxy's client). Cancel-safe
-    /// between awaits: writes are flushed before it waits. `Closed` once the inbox is closed
-    /// and the machine is done.
+    /// machine that lives as long as its application feeds it (a proxy's client). It only
+    /// waits on channels and the timer (writes go to per-connection tasks), so a slow peer
+    /// never holds up the others, and it is cancel-safe. `Closed` once the inbox is closed and
+    /// the machine is done.
     pub async fn next_or_message<T>(&mut self, inbox: &mut UnboundedReceiver<T>) -> Next<M::Output, T> {
         let mut inbox_open = !inbox.is_closed() || !inbox.is_empty();
         loop {
-            self.flush_writes().await;
             if let Some(out) = self.outputs.pop_front() {
                 return Next::Output(out);
             }
@@ -219,16 +219,6 @@ impl<M: Machine> Driver<M> {
         self.machine
     }
 
-    async fn flush_writes(&mut self) {
-        while let Some((conn, bytes)) = self.writes.pop_front() {
-            let Some(live) = self.conns.get_mut(&conn) else { continue };
-            if live.writer.write_all(&bytes).await.is_err() {
-                self.conns.remove(&conn);
-                let _ = self.tx.send(NetEvent::Closed(conn));
-            }
-        }
-    }
-
     fn handle(&mut self, event: Event<'_>) {
         let now = self.now();
         self.machine.handle(event, now);
@@ -243,7 +233,9 @@ impl<M: Machine> Driver<M> {
                 }
                 let (reader, writer) = stream.into_split();
                 let task = tokio::spawn(read_loop(conn, reader, self.tx.clone()));
-                self.conns.insert(conn, Live { writer, _reader: TaskGuard(task.abort_handle()) });
+                let (queue, queued) = unbounded_channel();
+                tokio::spawn(write_loop(conn, writer, queued, self.tx.clone()));
+                self.conns.insert(conn, Live { writer: queue, _reader: TaskGuard(task.abort_handle()) });
                 self.handle(Event::Connected(conn));
             }
             NetEvent::ConnectFailed(conn, error) => {
@@ -251,10 +243,16 @@ impl<M: Machine> Driver<M> {
                     self.handle(Event::ConnectFailed(conn, error));
                 }
             }
-            NetEvent::Data(conn, bytes) => self.handle(Event::Received(conn, &bytes)),
+            // Events of a connection the machine already closed are not its business.
+            NetEvent::Data(conn, bytes) => {
+                if self.conns.contains_key(&conn) {
+                    self.handle(Event::Received(conn, &bytes));
+                }
+            }
             NetEvent::Closed(conn) => {
-                self.conns.remove(&conn);
-                self.handle(Event::Closed(conn));
+                if self.conns.remove(&conn).is_some() {
+                    self.handle(Event::Closed(conn));
+                }
             }
         }
     }
@@ -271,11 +269,14 @@ impl<M: Machine> Driver<M> {
                     });
                     self.connecting.insert(conn, TaskGuard(task.abort_handle()));
                 }
-                Io::Send { conn, bytes } => self.writes.push_back((conn, bytes)),
+                Io::Send { conn, bytes } => {
+                    if let Some(live) = self.conns.get(&conn) {
+                        let _ = live.writer.send(bytes);
+                    }
+                }
                 Io::Close { conn } => {
                     self.connecting.remove(&conn);
-                    self.writes.retain(|(c, _)| *c != conn);
-                    // Dropping the write half shuts the socket down; the guard ends the reader.
+                    // The writer writes what was queued, then shuts down; the guard ends the reader.
                     self.conns.remove(&conn);
                 }
                 Io::WakeAt(at) => self.wake_at = Some(at),
@@ -303,6 +304,22 @@ async fn connect(conn: ConnId, host: String, port: u16) -> NetEvent {
         }
     }
     NetEvent::ConnectFailed(conn, last)
+}
+
+/// Writes what the machine queued for one connection, in order; a write error closes it.
+async fn write_loop(
+    conn: ConnId,
+    mut writer: OwnedWriteHalf,
+    mut queued: UnboundedReceiver<Vec<u8>>,
+    tx: UnboundedSender<NetEvent>,
+) {
+    while let Some(bytes) = queued.recv().await {
+        if writer.write_all(&bytes).await.is_err() {
+            let _ = tx.send(NetEvent::Closed(conn));
+            return;
+        }
+    }
+    let _ = writer.shutdown().await;
 }
 
 async fn read_loop(conn: ConnId, mut reader: OwnedReadHalf, tx: UnboundedSender<NetEvent>) {

@@ -16,7 +16,7 @@ use proto_core::io::{ConnectError, Instant, Machine, Now};
 use proto_core::provider::ProviderKind;
 use proto_core::provider::descriptor::Endpoint;
 use proto_core::session::{Prompt, SessionError};
-use proto_core::sim::{CHUTES_BAD_INSTANCE, Misbehaviour, SimWorld, chat, chutes_instance_id};
+use proto_core::sim::{CHUTES_BAD_INSTANCE, CHUTES_UNATTESTABLE_INSTANCE, Misbehaviour, SimWorld, chat, chutes_instance_id};
 use proto_core::state::CacheKey;
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -401,6 +401,72 @@ fn chutes_thousand_requests_over_four_instances_one_failing() {
     // 30 healthy nonces per listing, one spent by the first attestation's own.
     assert!(w.chutes_listings() >= 1000 / 30, "refilled as it ran dry: {} listings", w.chutes_listings());
     assert!(w.chutes_listings() <= 1000 / 30 + 8, "no needless refills: {} listings", w.chutes_listings());
+}
+
+#[test]
+fn an_instance_without_evidence_never_gets_a_prompt_and_holds_nothing_up() {
+    let world = World::new(|w| w.with_chutes_fleet(2, 4).with(Misbehaviour::ChutesInstanceWithoutEvidence));
+    let mut net = world.net();
+    let provider = ProviderKind::Chutes;
+    let mut ids = Vec::new();
+    for _ in 0..20 {
+        ids.extend(submit(&mut net, provider, 1));
+    }
+    let events = by_request(&net.outputs);
+    for id in &ids {
+        assert_answered(provider, *id, &events[id]);
+    }
+    let w = world.lock();
+    assert_eq!(w.chutes_invocations().get(CHUTES_UNATTESTABLE_INSTANCE), None, "{:?}", w.chutes_invocations());
+    // The first attestation, one that asked for the booting instance (and got another, which
+    // marks the booting one failed), and the second healthy instance's.
+    assert!(net.machine.stats().attestations <= 3, "{:?}", net.machine.stats());
+}
+
+#[test]
+fn cancelling_the_leader_hands_the_attestation_to_a_waiter() {
+    let world = World::new(|w| w);
+    let mut net = world.net();
+    let provider = ProviderKind::Venice;
+    let mut ids = Vec::new();
+    net.apply(|c, now| {
+        for _ in 0..3 {
+            ids.push(c.submit(provider, SimWorld::model(provider), prompt(), now));
+        }
+        c.cancel(ids[0], now);
+    });
+    net.run(MAX_STEPS).expect("the network settles");
+    let events = by_request(&net.outputs);
+    assert!(matches!(failure(&events[&ids[0]]), ClientError::Cancelled));
+    for id in &ids[1..] {
+        assert_answered(provider, *id, &events[id]);
+    }
+    assert!(net.machine.is_done());
+}
+
+#[test]
+fn a_leader_whose_prompt_cannot_be_sent_still_shares_its_attestation() {
+    let world = World::new(|w| w);
+    let mut net = world.net();
+    let provider = ProviderKind::NearDirect;
+    let mut ids = Vec::new();
+    net.apply(|c, now| {
+        // Content the NEAR scheme cannot protect: refused, never sent in plaintext.
+        let bad = Prompt { body: br#"{"model":"m","messages":[{"role":"user","content":42}]}"#.to_vec(), ..prompt() };
+        ids.push(c.submit(provider, SimWorld::model(provider), bad, now));
+        for _ in 0..3 {
+            ids.push(c.submit(provider, SimWorld::model(provider), prompt(), now));
+        }
+    });
+    net.run(MAX_STEPS).expect("the network settles");
+    let events = by_request(&net.outputs);
+    assert!(matches!(failure(&events[&ids[0]]), ClientError::Session(SessionError::E2ee(_))), "{}", failure(&events[&ids[0]]));
+    for id in &ids[1..] {
+        assert_answered(provider, *id, &events[id]);
+    }
+    assert_eq!(net.machine.stats().attestations, 1);
+    let key = CacheKey::new(provider.name(), SimWorld::model(provider)).unwrap();
+    assert!(net.machine.state().negative.check(&key, net.now.mono).is_none(), "no back-off: the attestation passed");
 }
 
 #[test]

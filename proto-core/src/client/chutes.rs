@@ -53,8 +53,9 @@ impl<R: CryptoRng> Client<R> {
                 }
             }
             Take::Refill(ticket) => {
-                self.start_refill(ticket, chute.clone(), api_key, now);
-                self.await_refill(id, chute);
+                // Waiting first: a refill that fails at once must find this request to fail.
+                self.await_refill(id, chute.clone());
+                self.start_refill(ticket, chute, api_key, now);
             }
             Take::AwaitRefill => self.await_refill(id, chute),
         }

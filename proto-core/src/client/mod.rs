@@ -62,6 +62,10 @@ use mux::{Mux, TaskId};
 /// Attempts one Chutes prompt may take (each on an instance not marked failed before it).
 pub const MAX_CHUTES_ATTEMPTS: u32 = 3;
 
+/// Attestations one request may lead or wait for (a first one, then one per failover target
+/// at most): a fleet that keeps offering unverifiable instances cannot hold a request forever.
+pub const MAX_ATTESTATIONS_PER_REQUEST: u32 = MAX_CHUTES_ATTEMPTS + 1;
+
 /// Identifies one submitted request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RequestId(u64);
@@ -110,6 +114,9 @@ pub enum ClientError {
     /// The caller cancelled the request.
     #[error("request cancelled")]
     Cancelled,
+    /// The request needed more attestations than [`MAX_ATTESTATIONS_PER_REQUEST`].
+    #[error("no attestable instance after {MAX_ATTESTATIONS_PER_REQUEST} attestations")]
+    TooManyAttestations,
     /// The model name is unusable as a cache key (too long).
     #[error("model name: {0}")]
     BadModel(String),
@@ -216,6 +223,8 @@ struct Pending {
     model: String,
     prompt: Prompt,
     attempts: u32,
+    /// Attestations this request led or waited for.
+    attestations: u32,
     forwarded: bool,
     /// This request's own attestation cleared it (Chutes: before its nonce was taken).
     attested_fresh: bool,
@@ -225,8 +234,8 @@ struct Pending {
 enum Stage {
     /// Not yet dispatched, or between attempts.
     Idle,
-    /// Waiting for another request's attestation.
-    AwaitingAttestation,
+    /// Waiting for another request's attestation (the flight and the waiter ticket).
+    AwaitingAttestation(CacheKey, WaiterId),
     /// Waiting for the chute's nonce pool to be refilled.
     AwaitingRefill(ChuteId),
     /// Leading a Chutes attestation (verification only).
@@ -242,6 +251,8 @@ struct Running {
     /// The clearance the session was started with (cached path), or got (fresh path).
     clearance: Option<Clearance>,
     status: Option<u16>,
+    /// Chutes: the answer's status, held until its first byte (see `on_head`).
+    held: Option<ResponseHead>,
 }
 
 /// A cached clearance: spent (no Chutes nonce), valid until `expires_at`.
@@ -321,6 +332,7 @@ impl<R: CryptoRng> Client<R> {
             model: model.to_owned(),
             prompt,
             attempts: 0,
+            attestations: 0,
             forwarded: false,
             attested_fresh: false,
             stage: Stage::Idle,
@@ -333,9 +345,10 @@ impl<R: CryptoRng> Client<R> {
     /// Abandons request `id` (its caller went away): its session ends and its connections
     /// close; its last event is `Failed(Cancelled)`. An attestation it was leading is
     /// abandoned, and one of its waiters leads a new one.
-    pub fn cancel(&mut self, id: RequestId) {
+    pub fn cancel(&mut self, id: RequestId, now: Now) {
         if self.requests.contains_key(&id) {
             self.finish(id, ClientEvent::Failed(ClientError::Cancelled));
+            self.dispatch_requeued(now);
         }
     }
 
@@ -393,12 +406,19 @@ impl<R: CryptoRng> Client<R> {
     /// Joins or leads the attestation flight for `flight` (the pair, or the pair and one
     /// Chutes instance).
     fn attest(&mut self, id: RequestId, flight: CacheKey, prefer: Option<String>, now: Now) {
-        match self.state.attestations.join(flight, now.mono) {
+        let attested = self.requests.get_mut(&id).map(|p| {
+            p.attestations += 1;
+            p.attestations
+        });
+        if attested.is_some_and(|n| n > MAX_ATTESTATIONS_PER_REQUEST) {
+            return self.finish(id, ClientEvent::Failed(ClientError::TooManyAttestations));
+        }
+        match self.state.attestations.join(flight.clone(), now.mono) {
             crate::state::Join::Lead(lead) => self.start_attested(id, lead, prefer, now),
             crate::state::Join::Wait(waiter) => {
                 self.waiters.insert(waiter, id);
                 if let Some(p) = self.requests.get_mut(&id) {
-                    p.stage = Stage::AwaitingAttestation;
+                    p.stage = Stage::AwaitingAttestation(flight, waiter);
                 }
             }
             crate::state::Join::Busy => self.finish(id, ClientEvent::Failed(ClientError::Busy)),
@@ -430,8 +450,8 @@ impl<R: CryptoRng> Client<R> {
 
     fn start_attested(&mut self, id: RequestId, lead: Lead<CacheKey>, prefer: Option<String>, now: Now) {
         let Some(p) = self.requests.get(&id) else {
-            let _ = self.state.attestations.abandon::<()>(lead);
-            return;
+            let released = self.state.attestations.abandon::<()>(lead);
+            return self.requeue_after_abandon(released.waiters);
         };
         let (provider, prompt) = (p.provider, p.prompt.clone());
         let config = self.verify_config(provider, &p.key, &prompt, prefer);
@@ -495,7 +515,7 @@ impl<R: CryptoRng> Client<R> {
         self.stats.prompt_attempts += 1;
         if let Some(p) = self.requests.get_mut(&id) {
             p.attempts += 1;
-            p.stage = Stage::Running(Box::new(Running { task, lead, clearance, status: None }));
+            p.stage = Stage::Running(Box::new(Running { task, lead, clearance, status: None, held: None }));
         }
         self.prompt_tasks.insert(task, id);
         let outputs = self.tasks.insert(task, Task::Prompt(Box::new(session)), |t| {
@@ -546,6 +566,13 @@ impl<R: CryptoRng> Client<R> {
         match (result, clearance) {
             (Ok(report), Some(clearance)) => {
                 p.attested_fresh = true;
+                if let Some(wanted) = lead.key().instance()
+                    && clearance.instance() != Some(wanted)
+                    && let Some(chute) = clearance.chutes_target().and_then(|t| ChuteId::new(&t.chute_id).ok())
+                {
+                    // The instance the pool offered has no usable evidence: stop offering it.
+                    self.state.nonce_pool.mark_failed(&chute, wanted);
+                }
                 self.remember(&key, &clearance, now);
                 self.emit(id, ClientEvent::Attested(Box::new(report)));
                 let released = self.state.attestations.complete(lead, ());
@@ -571,8 +598,8 @@ impl<R: CryptoRng> Client<R> {
     /// fail with the same error.
     fn fail_flight(&mut self, id: RequestId, lead: Lead<CacheKey>, error: SessionError, now: Now) {
         let Some(key) = self.requests.get(&id).map(|p| p.key.clone()) else {
-            let _ = self.state.attestations.abandon::<()>(lead);
-            return;
+            let released = self.state.attestations.abandon::<()>(lead);
+            return self.requeue_after_abandon(released.waiters);
         };
         match lead.key().instance() {
             None => {
@@ -599,6 +626,7 @@ impl<R: CryptoRng> Client<R> {
             SessionOutput::Cleared(clearance) => self.on_cleared(id, *clearance, now),
             SessionOutput::Head(head) => self.on_head(id, task, head, now),
             SessionOutput::Body(bytes) => {
+                self.release_held_head(id);
                 if let Some(p) = self.requests.get_mut(&id) {
                     p.forwarded = true;
                 }
@@ -650,7 +678,11 @@ impl<R: CryptoRng> Client<R> {
             let reports = &self.state.reports;
             self.clearances.retain(|k, _| reports.get(k, now.mono).is_some());
         }
-        self.clearances.entry(key.clone()).or_default().insert(instance, cached);
+        let instances = self.clearances.entry(key.clone()).or_default();
+        instances.retain(|_, c| now.mono < c.expires_at);
+        if instances.len() < crate::state::MAX_INSTANCES || instances.contains_key(&instance) {
+            instances.insert(instance, cached);
+        }
     }
 
     fn on_head(&mut self, id: RequestId, task: TaskId, head: ResponseHead, now: Now) {
@@ -662,10 +694,35 @@ impl<R: CryptoRng> Client<R> {
         if p.provider == ProviderKind::Chutes && retryable && self.chutes_fail_over(id, task, now) {
             return;
         }
+        match self.requests.get_mut(&id).map(|p| (p.provider, &mut p.stage)) {
+            // Chutes: the status goes out with the first byte of the answer (or its end), so a
+            // stream that fails before any byte can still be retried on another instance.
+            Some((ProviderKind::Chutes, Stage::Running(running))) => running.held = Some(head),
+            _ => self.forward_head(id, head),
+        }
+    }
+
+    /// Hands the answer's status to the caller: from here no other attempt may answer.
+    fn forward_head(&mut self, id: RequestId, head: ResponseHead) {
+        if let Some(p) = self.requests.get_mut(&id) {
+            p.forwarded = true;
+        }
         self.emit(id, ClientEvent::Head(head));
     }
 
+    /// The status held back for a Chutes answer, if any, goes out now.
+    fn release_held_head(&mut self, id: RequestId) {
+        let held = match self.requests.get_mut(&id).map(|p| &mut p.stage) {
+            Some(Stage::Running(running)) => running.held.take(),
+            _ => None,
+        };
+        if let Some(head) = held {
+            self.forward_head(id, head);
+        }
+    }
+
     fn on_end(&mut self, id: RequestId, now: Now) {
+        self.release_held_head(id);
         let Some(p) = self.requests.get(&id) else { return };
         let Stage::Running(running) = &p.stage else { return };
         if running.status == Some(200) && p.provider.descriptor().e2ee_default {
@@ -742,6 +799,11 @@ impl<R: CryptoRng> Client<R> {
         let (task, lead) = match self.requests.remove(&id).map(|p| p.stage) {
             Some(Stage::Running(running)) => (Some(running.task), running.lead),
             Some(Stage::Verifying(task, lead)) => (Some(task), Some(lead)),
+            Some(Stage::AwaitingAttestation(flight, waiter)) => {
+                self.state.attestations.leave(&flight, waiter);
+                self.waiters.remove(&waiter);
+                (None, None)
+            }
             _ => (None, None),
         };
         if let Some(lead) = lead {

@@ -117,7 +117,8 @@ pub enum SessionOutput {
         /// Fetches asked.
         asked: usize,
     },
-    /// Attestation passed; the prompt may go to this enclave.
+    /// Attestation passed; the prompt may go to this enclave (nothing has been written yet;
+    /// a prompt that cannot be protected still fails after this).
     Cleared(Box<Clearance>),
     /// The answer's status and headers.
     Head(ResponseHead),
@@ -261,10 +262,13 @@ impl<R: CryptoRng> PromptSession<R> {
 
 impl<R: CryptoRng> PromptSession<R> {
     /// Opens the channel the clearance allows and queues the request on it, or fails closed.
+    /// The clearance is output first (the attestation passed, whatever happens to this
+    /// prompt); a prompt that cannot be protected or framed then fails on its own.
     fn send(&mut self, clearance: Clearance, now: Now) {
-        match self.open(&clearance, now) {
+        let opened = self.open(&clearance, now);
+        self.out.push_back(SessionOutput::Cleared(Box::new(clearance)));
+        match opened {
             Ok(exchange) => {
-                self.out.push_back(SessionOutput::Cleared(Box::new(clearance)));
                 self.phase = Phase::Sending(Box::new(exchange));
                 self.pump(now);
             }

@@ -44,7 +44,7 @@ use crate::provider::ProviderKind;
 use crate::tls::SpkiHash;
 use crate::verify::{TrustRoots, VerifyConfig};
 
-pub use providers::{CHUTES_BAD_INSTANCE, CHUTES_CHUTE_ID, NEAR_MODEL_HOST, chutes_instance_id};
+pub use providers::{CHUTES_BAD_INSTANCE, CHUTES_CHUTE_ID, CHUTES_UNATTESTABLE_INSTANCE, NEAR_MODEL_HOST, chutes_instance_id};
 
 /// The simulation clock: 2026-05-01T00:00:00Z. Verifications of a sim run at this wall time.
 pub const SIM_NOW: u64 = 1_777_593_600;
@@ -67,6 +67,9 @@ pub enum Misbehaviour {
     GpuOtherNonce,
     /// Chutes lists a second instance whose inference endpoint answers 503 (for failover).
     ChutesInstance503,
+    /// Chutes lists, first, an instance that has nonces but no evidence entry (a booting
+    /// instance): it can never be attested, so it must never get a prompt.
+    ChutesInstanceWithoutEvidence,
     /// Marker for runs where the server switches to [`SimWorld::alt_tls_spki`] after attesting
     /// with [`SimWorld::tls_spki`] (the transport does the switch; the world only records it).
     SpkiChangeAfterAttestation,

@@ -24,6 +24,10 @@ pub const CHUTES_CHUTE_ID: &str = "5b0e7a4c-1f2d-5e3a-9b8c-7d6e5f4a3b2c";
 /// The simulated Chutes instance that answers 503 (misbehaviour [`Misbehaviour::ChutesInstance503`]).
 pub const CHUTES_BAD_INSTANCE: &str = "sim-instance-503";
 
+/// The simulated Chutes instance without evidence (misbehaviour
+/// [`Misbehaviour::ChutesInstanceWithoutEvidence`]).
+pub const CHUTES_UNATTESTABLE_INSTANCE: &str = "sim-instance-booting";
+
 /// The id of the `n`-th (from 1) healthy simulated Chutes instance.
 pub fn chutes_instance_id(n: usize) -> String {
     format!("sim-instance-{n}")
@@ -420,6 +424,7 @@ impl Session<'_> {
         // Every instance runs the same TD image with the same key here, so one quote serves
         // all; the healthy instances come first in evidence order.
         let mut fleet = chutes_fleet(self.world);
+        fleet.retain(|id| id != CHUTES_UNATTESTABLE_INSTANCE);
         fleet.rotate_left(usize::from(self.world.misbehaves(Misbehaviour::ChutesInstance503)));
         let evidence: Vec<Value> = fleet
             .iter()
@@ -429,12 +434,14 @@ impl Session<'_> {
     }
 }
 
-/// The Chutes fleet in discovery order: the misbehaving instance (if on) first, then the
+/// The Chutes fleet in discovery order: the misbehaving instances (if on) first, then the
 /// healthy ones. (Evidence lists them the other way round, so attestation picks a healthy one
 /// while the nonce pool offers the misbehaving one first.)
 fn chutes_fleet(world: &SimWorld) -> Vec<String> {
+    let booting =
+        world.misbehaves(Misbehaviour::ChutesInstanceWithoutEvidence).then(|| CHUTES_UNATTESTABLE_INSTANCE.to_owned());
     let bad = world.misbehaves(Misbehaviour::ChutesInstance503).then(|| CHUTES_BAD_INSTANCE.to_owned());
-    bad.into_iter().chain((1..=world.chutes_instances).map(chutes_instance_id)).collect()
+    booting.into_iter().chain(bad).chain((1..=world.chutes_instances).map(chutes_instance_id)).collect()
 }
 
 /// The Chutes instance list: every instance with fresh single-use nonces (each listing issues

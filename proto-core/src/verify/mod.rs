@@ -50,8 +50,8 @@ use followups::{Followups, Purpose};
 /// tighter limit).
 const MAX_ATTESTATION_BODY: u64 = 10 * 1024 * 1024;
 
-/// How a verification runs.
-#[derive(Clone, Debug)]
+/// How a verification runs. Its `Debug` output redacts the API key.
+#[derive(Clone)]
 pub struct VerifyConfig {
     /// Factors allowed to fail.
     pub allow_fail: AllowFail,
@@ -74,6 +74,19 @@ pub struct VerifyConfig {
     /// The roots every verifier trusts: the pinned production set, unless a simulation
     /// (feature `sim`) injects its own.
     pub trust: TrustRoots,
+}
+
+impl std::fmt::Debug for VerifyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyConfig")
+            .field("allow_fail", &self.allow_fail)
+            .field("e2ee", &self.e2ee)
+            .field("model_host", &self.model_host)
+            .field("chute_id", &self.chute_id)
+            .field("chutes_instance", &self.chutes_instance)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl VerifyConfig {

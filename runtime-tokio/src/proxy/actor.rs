@@ -76,7 +76,7 @@ async fn run(client: Client<ChaCha20Rng>, mut inbox: UnboundedReceiver<Command>)
                 } else if !delivered {
                     // The caller went away: stop the request.
                     sinks.remove(&request);
-                    driver.apply(|c, _| c.cancel(request));
+                    driver.apply(|c, now| c.cancel(request, now));
                 }
             }
             Next::Message(Command::Submit { provider, model, prompt, events }) => {

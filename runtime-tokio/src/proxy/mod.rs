@@ -41,13 +41,20 @@ pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8337";
 /// How long in-flight requests may finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
-/// What the proxy serves.
-#[derive(Clone, Debug)]
+/// What the proxy serves. Its `Debug` output names the providers, never their keys.
+#[derive(Clone)]
 pub struct ProxyConfig {
     /// How the client verifies and connects.
     pub client: ClientConfig,
     /// The active providers and their API keys (never logged); only these route.
     pub providers: BTreeMap<ProviderKind, String>,
+}
+
+impl std::fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let providers: Vec<&str> = self.providers.keys().map(|p| p.name()).collect();
+        f.debug_struct("ProxyConfig").field("providers", &providers).finish_non_exhaustive()
+    }
 }
 
 /// Why the proxy could not start.

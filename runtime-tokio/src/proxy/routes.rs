@@ -18,8 +18,8 @@ use super::Context;
 use super::body::{ProxyBody, event_stream, json, sse_error_event, text_error};
 use super::reassemble::chat_completion;
 
-/// Largest request body accepted (the reference's 50 MiB).
-const MAX_REQUEST_BODY: usize = 50 * 1024 * 1024;
+/// Largest request body accepted: what a prompt session takes (the reference reads 50 MiB).
+const MAX_REQUEST_BODY: usize = proto_core::session::MAX_PROMPT_BODY;
 
 /// Largest non-streamed answer buffered.
 const MAX_BUFFERED_ANSWER: usize = 10 * 1024 * 1024;
@@ -269,6 +269,7 @@ fn refusal(error: &ClientError, provider: ProviderKind, model: &str) -> Response
         ClientError::Busy => text_error(503, "too many concurrent attestations; try again later"),
         ClientError::NoncePool(_) => text_error(500, "failed to prepare encrypted request"),
         ClientError::BadModel(e) => text_error(400, e),
+        ClientError::TooManyAttestations => text_error(502, "attestation failed: no attestable instance"),
         ClientError::Session(session) => match session {
             SessionError::Blocked(report) => json(502, report.to_json()),
             SessionError::Verify(_) => text_error(502, "attestation fetch failed; see server logs"),
