@@ -27,53 +27,23 @@ pub enum Runtime {
 /// Every runtime, for tests that must agree across them.
 pub const RUNTIMES: [Runtime; 3] = [Runtime::Blocking, Runtime::Smol, Runtime::Tokio];
 
-/// Submits `requests` to `exchange` and runs it to completion on `runtime`.
-pub fn run_exchange(runtime: Runtime, exchange: HttpsExchange, requests: &[Request]) -> Vec<ExchangeOutput> {
-    match runtime {
-        Runtime::Blocking => {
-            let mut driver = runtime_blocking::Driver::new(exchange);
-            for r in requests {
-                driver.apply(|m, now| m.submit(r, now)).expect("valid request");
-            }
-            driver.run_to_completion()
-        }
-        Runtime::Smol => smol::block_on(async {
-            let mut driver = runtime_smol::Driver::new(exchange);
-            for r in requests {
-                driver.apply(|m, now| m.submit(r, now)).expect("valid request");
-            }
-            driver.run_to_completion().await
-        }),
-        Runtime::Tokio => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(async {
-                let mut driver = runtime_tokio::Driver::new(exchange);
-                for r in requests {
-                    driver.apply(|m, now| m.submit(r, now)).expect("valid request");
-                }
-                driver.run_to_completion().await
-            })
-        }
-    }
-}
-
-
-/// Starts a live verification and runs it to completion on `runtime`; returns its outputs and
-/// the machine (for its recording).
-pub fn run_live(
+/// Runs `machine` to completion on `runtime` after `setup` (an application call such as
+/// `start` or `submit`); returns every output and the machine.
+pub fn drive<M: proto_core::io::Machine>(
     runtime: Runtime,
-    machine: proto_core::verify::LiveVerification,
-) -> (Vec<proto_core::verify::LiveOutput>, proto_core::verify::LiveVerification) {
+    machine: M,
+    setup: impl FnOnce(&mut M, proto_core::io::Now),
+) -> (Vec<M::Output>, M) {
     match runtime {
         Runtime::Blocking => {
             let mut driver = runtime_blocking::Driver::new(machine);
-            driver.apply(|m, now| m.start(now));
+            driver.apply(setup);
             let out = driver.run_to_completion();
             (out, driver.into_machine())
         }
         Runtime::Smol => smol::block_on(async {
             let mut driver = runtime_smol::Driver::new(machine);
-            driver.apply(|m, now| m.start(now));
+            driver.apply(setup);
             let out = driver.run_to_completion().await;
             (out, driver.into_machine())
         }),
@@ -81,12 +51,31 @@ pub fn run_live(
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
             rt.block_on(async {
                 let mut driver = runtime_tokio::Driver::new(machine);
-                driver.apply(|m, now| m.start(now));
+                driver.apply(setup);
                 let out = driver.run_to_completion().await;
                 (out, driver.into_machine())
             })
         }
     }
+}
+
+/// Submits `requests` to `exchange` and runs it to completion on `runtime`.
+pub fn run_exchange(runtime: Runtime, exchange: HttpsExchange, requests: &[Request]) -> Vec<ExchangeOutput> {
+    let submit = |m: &mut HttpsExchange, now| {
+        for r in requests {
+            m.submit(r, now).expect("valid request");
+        }
+    };
+    drive(runtime, exchange, submit).0
+}
+
+/// Starts a live verification and runs it to completion on `runtime`; returns its outputs and
+/// the machine (for its recording).
+pub fn run_live(
+    runtime: Runtime,
+    machine: proto_core::verify::LiveVerification,
+) -> (Vec<proto_core::verify::LiveOutput>, proto_core::verify::LiveVerification) {
+    drive(runtime, machine, |m, now| m.start(now))
 }
 
 /// Submits `n` copies of `prompt` for `provider`'s simulated model to `client` at once and runs
@@ -99,32 +88,9 @@ pub fn run_client(
     n: usize,
 ) -> (Vec<proto_core::client::ClientOutput>, proto_core::client::Client<rand_chacha::ChaCha20Rng>) {
     let model = proto_core::sim::SimWorld::model(provider);
-    let submit = |c: &mut proto_core::client::Client<_>, now| {
+    drive(runtime, client, |c, now| {
         for _ in 0..n {
             c.submit(provider, model, prompt.clone(), now);
         }
-    };
-    match runtime {
-        Runtime::Blocking => {
-            let mut driver = runtime_blocking::Driver::new(client);
-            driver.apply(submit);
-            let out = driver.run_to_completion();
-            (out, driver.into_machine())
-        }
-        Runtime::Smol => smol::block_on(async {
-            let mut driver = runtime_smol::Driver::new(client);
-            driver.apply(submit);
-            let out = driver.run_to_completion().await;
-            (out, driver.into_machine())
-        }),
-        Runtime::Tokio => {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            rt.block_on(async {
-                let mut driver = runtime_tokio::Driver::new(client);
-                driver.apply(submit);
-                let out = driver.run_to_completion().await;
-                (out, driver.into_machine())
-            })
-        }
-    }
+    })
 }

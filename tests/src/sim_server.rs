@@ -7,8 +7,8 @@
 use std::sync::{Arc, Mutex};
 
 use proto_core::fetch::client::FetchClientConfig;
-use proto_core::harness::{Reply, Responder, TestPki};
-use proto_core::sim::{SimWorld, chat};
+use proto_core::harness::{ReceivedRequest, Reply, Responder, TestPki};
+use proto_core::sim::{SimResponse, SimWorld, chat};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -49,15 +49,19 @@ pub fn serve_sim(world: Arc<Mutex<SimWorld>>, pki: &TestPki) -> SimServer {
 fn responder(world: Arc<Mutex<SimWorld>>) -> Responder {
     let rng = Mutex::new(ChaCha20Rng::seed_from_u64(7));
     Arc::new(move |req| {
-        let host = req
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let mut world = world.lock().expect("world");
-        let mut rng = rng.lock().expect("rng");
-        let answer = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng);
+        let (_, answer) = sim_answer(&world, &rng, req);
         Reply::with_headers(answer.status, &answer.headers, &answer.body)
     })
+}
+
+/// The simulated world's answer to one request a test server received, and the host it was
+/// for: inference paths get the enclave's sealed chat answer ([`chat::answer_any`]), everything
+/// else the world's.
+pub fn sim_answer(world: &Mutex<SimWorld>, rng: &Mutex<ChaCha20Rng>, req: &ReceivedRequest) -> (String, SimResponse) {
+    let host =
+        req.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case("host")).map(|(_, v)| v.clone()).unwrap_or_default();
+    let mut world = world.lock().expect("world");
+    let mut rng = rng.lock().expect("rng");
+    let answer = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng);
+    (host, answer)
 }

@@ -64,22 +64,7 @@ impl World {
         let (world, switches) = (self.world.clone(), self.switches.clone());
         let rng = Mutex::new(ChaCha20Rng::seed_from_u64(5));
         Arc::new(move |req| {
-            let host = req
-                .headers
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            let mut world = world.lock().expect("world");
-            let mut answer = chat::answer_any(
-                &mut world,
-                &req.method,
-                &host,
-                &req.target,
-                &req.headers,
-                &req.body,
-                &mut *rng.lock().expect("rng"),
-            );
+            let (host, mut answer) = teep_tests::sim_server::sim_answer(&world, &rng, req);
             if chat::inference_target(&host, &req.target).is_some()
                 && switches.tamper_answers.load(Ordering::SeqCst)
                 && answer.status == 200

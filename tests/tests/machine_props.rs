@@ -82,15 +82,7 @@ enum Style {
 fn responder(world: Arc<Mutex<SimWorld>>, style: Style) -> Responder {
     let rng = Mutex::new(ChaCha20Rng::seed_from_u64(5));
     Arc::new(move |req| {
-        let host = req
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("host"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_default();
-        let mut world = world.lock().expect("world");
-        let answer =
-            chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng.lock().expect("rng"));
+        let (_, answer) = teep_tests::sim_server::sim_answer(&world, &rng, req);
         let mut headers = answer.headers;
         if style == Style::CloseEach {
             headers.push(("Connection".to_owned(), "close".to_owned()));

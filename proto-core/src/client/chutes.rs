@@ -90,8 +90,7 @@ impl<R: CryptoRng> Client<R> {
 
     /// Starts a refill of `chute`'s pool: `GET {base}/e2e/instances/{chute}`.
     fn start_refill(&mut self, ticket: crate::state::RefillTicket, chute: ChuteId, api_key: Option<String>, now: Now) {
-        let task = self.next_task;
-        self.next_task += 1;
+        let task = self.task_id();
         self.stats.refills += 1;
         let headers = api_key.map(|k| vec![("Authorization".to_owned(), format!("Bearer {k}"))]).unwrap_or_default();
         let request = FetchRequest {
@@ -103,16 +102,9 @@ impl<R: CryptoRng> Client<R> {
             max_body: MAX_INSTANCES_BODY,
         };
         self.refill_tasks.insert(task, (ticket, chute));
-        let fetcher = FetchClient::new(self.config.fetch.clone());
-        let outputs = self.tasks.insert(task, Task::Refill(Box::new(fetcher)), |t| {
-            if let Task::Refill(f) = t {
-                f.fetch(request, now);
-            }
-        });
-        for output in outputs {
-            self.on_task_output(task, output, now);
-        }
-        self.reap(task);
+        let mut fetcher = FetchClient::new(self.config.fetch.clone());
+        fetcher.fetch(request, now);
+        self.start_task(task, Task::Refill(Box::new(fetcher)), now);
     }
 
     /// A refill answered: install it, then let the requests that waited take again (or fail

@@ -180,6 +180,17 @@ enum TaskOutput {
     Refill(Box<Fetched>),
 }
 
+impl Task {
+    /// Starts the machine's first I/O (a refill's fetch is queued before it is added).
+    fn start(&mut self, now: Now) {
+        match self {
+            Task::Prompt(s) => s.start(now),
+            Task::Verify(v) => v.start(now),
+            Task::Refill(_) => {}
+        }
+    }
+}
+
 impl Machine for Task {
     type Output = TaskOutput;
 
@@ -472,17 +483,23 @@ impl<R: CryptoRng> Client<R> {
     /// Chutes: the attestation runs alone; once it clears, the request takes a nonce from the
     /// pool like every other, so the pool is the single source of nonces and none is used twice.
     fn run_verification(&mut self, id: RequestId, verification: LiveVerification, lead: Lead<CacheKey>, now: Now) {
-        let task = self.next_task;
-        self.next_task += 1;
+        let task = self.task_id();
         if let Some(p) = self.requests.get_mut(&id) {
             p.stage = Stage::Verifying(task, lead);
         }
         self.verify_tasks.insert(task, id);
-        let outputs = self.tasks.insert(task, Task::Verify(Box::new(verification)), |t| {
-            if let Task::Verify(v) = t {
-                v.start(now);
-            }
-        });
+        self.start_task(task, Task::Verify(Box::new(verification)), now);
+    }
+
+    fn task_id(&mut self) -> TaskId {
+        let task = self.next_task;
+        self.next_task += 1;
+        task
+    }
+
+    /// Adds a task (already registered in its map), starts it and handles what it output.
+    fn start_task(&mut self, task: TaskId, machine: Task, now: Now) {
+        let outputs = self.tasks.insert(task, machine, |t| t.start(now));
         for output in outputs {
             self.on_task_output(task, output, now);
         }
@@ -510,23 +527,14 @@ impl<R: CryptoRng> Client<R> {
         clearance: Option<Clearance>,
         now: Now,
     ) {
-        let task = self.next_task;
-        self.next_task += 1;
+        let task = self.task_id();
         self.stats.prompt_attempts += 1;
         if let Some(p) = self.requests.get_mut(&id) {
             p.attempts += 1;
             p.stage = Stage::Running(Box::new(Running { task, lead, clearance, status: None, held: None }));
         }
         self.prompt_tasks.insert(task, id);
-        let outputs = self.tasks.insert(task, Task::Prompt(Box::new(session)), |t| {
-            if let Task::Prompt(s) = t {
-                s.start(now);
-            }
-        });
-        for output in outputs {
-            self.on_task_output(task, output, now);
-        }
-        self.reap(task);
+        self.start_task(task, Task::Prompt(Box::new(session)), now);
     }
 
     fn child_rng(&mut self) -> ChaCha20Rng {
