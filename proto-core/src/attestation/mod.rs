@@ -14,5 +14,6 @@ pub mod raw;
 pub mod reportdata;
 pub mod sigstore;
 pub mod tdx;
+pub mod x509;
 
 pub use raw::{BackendFormat, EventLogEntry, GatewayAttestation, GpuEvidence, ParseError, RawAttestation};

@@ -162,7 +162,7 @@ fn leaf_extensions_follow_gos_rules() {
 #[test]
 fn only_p384_sha384_chains_are_accepted() {
     let p256 = make_chain(&ChainSpec { alg: &rcgen::PKCS_ECDSA_P256_SHA256, ..ChainSpec::default() });
-    assert_eq!(problem(chain_err(&p256.der, &p256.anchor, NOW)), (0, CertProblem::SignatureAlgorithm));
+    assert!(matches!(problem(chain_err(&p256.der, &p256.anchor, NOW)), (0, CertProblem::SignatureAlgorithm(_))));
     let garbage = vec![vec![0x30, 0x03, 0x02, 0x01, 0x00], sample_chain().der[3].clone()];
     assert!(matches!(problem(chain_err(&garbage, &sample_chain().anchor, NOW)).1, CertProblem::Malformed(_)));
 }

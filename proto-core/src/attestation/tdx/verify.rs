@@ -16,41 +16,16 @@ use std::fmt;
 use p256::ecdsa::signature::Verifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 use sha2::{Digest, Sha256};
-use x509_cert::Certificate;
 use x509_cert::certificate::Version;
-use x509_cert::der::asn1::ObjectIdentifier;
-use x509_cert::der::{AnyRef, Decode, Reader, SliceReader};
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage};
 
 use super::collateral::{Collateral, CollateralError, PcsAnswer};
 use super::intel_root::TrustAnchor;
 use super::pck::{PckError, PckLeaf};
 use super::quote::Quote;
+use crate::attestation::x509::{EcdsaCert, P256Sha256};
 use crate::report::Verdict;
 
-const ECDSA_WITH_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.2");
-const EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
-const SECP256R1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.3.1.7");
-const EKU_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
-const EKU_ANY: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
-const EXT_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.15");
-const EXT_BASIC_CONSTRAINTS: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.19");
-const EXT_EXTENDED_KEY_USAGE: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37");
-
-/// Extensions Go's X.509 parser understands; any other extension marked critical makes Go's
-/// `Verify` reject the certificate.
-const HANDLED_EXTENSIONS: [ObjectIdentifier; 10] = [
-    ObjectIdentifier::new_unwrap("2.5.29.14"), // subject key identifier
-    EXT_KEY_USAGE,
-    ObjectIdentifier::new_unwrap("2.5.29.17"), // subject alternative name
-    EXT_BASIC_CONSTRAINTS,
-    ObjectIdentifier::new_unwrap("2.5.29.30"), // name constraints
-    ObjectIdentifier::new_unwrap("2.5.29.31"), // CRL distribution points
-    ObjectIdentifier::new_unwrap("2.5.29.32"), // certificate policies
-    ObjectIdentifier::new_unwrap("2.5.29.35"), // authority key identifier
-    EXT_EXTENDED_KEY_USAGE,
-    ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.1.1"), // authority information access
-];
+pub use crate::attestation::x509::CertProblem;
 
 /// Number of X.509 extensions go-tdx-guest requires on a PCK leaf.
 pub const PCK_LEAF_EXTENSIONS: usize = 6;
@@ -93,71 +68,6 @@ impl fmt::Display for ChainPosition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
-}
-
-/// What is wrong with one certificate of the PCK chain.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CertProblem {
-    /// Not valid X.509 DER.
-    #[error("does not parse: {0}")]
-    Malformed(String),
-    /// Not an X.509 version 3 certificate.
-    #[error("is not X.509 version 3")]
-    NotV3,
-    /// Signed with something other than ECDSA with SHA-256.
-    #[error("signature algorithm is not ecdsa-with-SHA256")]
-    SignatureAlgorithm,
-    /// The subject key is not an ECDSA P-256 key (or not a valid point).
-    #[error("public key is not a valid ECDSA P-256 key")]
-    PublicKey,
-    /// The subject common name is not the one this position requires.
-    #[error("subject CN is {found:?}, expected {expected:?}")]
-    CommonName {
-        /// The required name.
-        expected: &'static str,
-        /// The name found, if any.
-        found: Option<String>,
-    },
-    /// The issuer name differs from the subject of the certificate above it (or, for the root,
-    /// from its own subject).
-    #[error("issuer does not match the issuing certificate's subject")]
-    IssuerMismatch,
-    /// The signature does not verify with the issuing certificate's key.
-    #[error("signature does not verify with the issuer's key")]
-    BadSignature,
-    /// The verification time is before NotBefore.
-    #[error("not valid before {not_before} (verification time {now})")]
-    NotYetValid {
-        /// NotBefore, seconds since the epoch.
-        not_before: u64,
-        /// The verification time.
-        now: u64,
-    },
-    /// The verification time is after NotAfter.
-    #[error("expired at {not_after} (verification time {now})")]
-    Expired {
-        /// NotAfter, seconds since the epoch.
-        not_after: u64,
-        /// The verification time.
-        now: u64,
-    },
-    /// A CA certificate without basicConstraints `cA = TRUE`.
-    #[error("is not marked as a CA")]
-    NotCa,
-    /// A CA whose path length constraint forbids the certificates below it.
-    #[error("path length constraint exceeded")]
-    PathLength,
-    /// A CA whose key usage omits keyCertSign.
-    #[error("key usage does not allow certificate signing")]
-    KeyUsage,
-    /// A critical extension the reference's X.509 library does not handle.
-    #[error("unhandled critical extension {0}")]
-    UnhandledCriticalExtension(String),
-    /// An extended key usage that excludes server authentication (the reference verifies with
-    /// Go's default usage).
-    #[error("extended key usage excludes server authentication")]
-    ExtendedKeyUsage,
 }
 
 /// Why a TDX quote failed verification, naming the step.
@@ -303,117 +213,43 @@ pub struct OfflineOk {
 struct ChainCert<'a> {
     position: ChainPosition,
     der: &'a [u8],
-    cert: Certificate,
-    /// The exact DER of the TBSCertificate (what the signature covers).
-    tbs: &'a [u8],
-    key: VerifyingKey,
-}
-
-/// The raw bytes of the first element inside the outer SEQUENCE (a certificate's TBS part).
-fn raw_tbs(der: &[u8]) -> Option<&[u8]> {
-    let outer = AnyRef::from_der(der).ok()?;
-    let mut reader = SliceReader::new(outer.value()).ok()?;
-    AnyRef::decode(&mut reader).ok()?;
-    let len = usize::try_from(reader.position()).ok()?;
-    outer.value().get(..len)
+    inner: EcdsaCert<'a, P256Sha256>,
 }
 
 impl<'a> ChainCert<'a> {
-    /// Parses and checks the profile go-tdx-guest requires of every chain certificate: X.509 v3,
-    /// ECDSA-with-SHA256, a P-256 key, and the subject CN of its position.
+    /// Parses and checks the profile go-tdx-guest requires of every chain certificate:
+    /// ECDSA-with-SHA256, a P-256 key, X.509 v3, and the subject CN of its position.
     fn parse(der: &'a [u8], position: ChainPosition) -> Result<ChainCert<'a>, TdxVerifyError> {
         let err = |problem| cert_err(position, problem);
-        let cert = Certificate::from_der(der).map_err(|e| err(CertProblem::Malformed(e.to_string())))?;
-        let tbs = raw_tbs(der).ok_or_else(|| err(CertProblem::Malformed("no TBSCertificate".to_owned())))?;
-        let inner = cert.tbs_certificate();
-        if inner.version() != Version::V3 {
+        let inner = EcdsaCert::<P256Sha256>::parse(der).map_err(err)?;
+        let tbs = inner.cert.tbs_certificate();
+        if tbs.version() != Version::V3 {
             return Err(err(CertProblem::NotV3));
         }
-        if cert.signature_algorithm().oid != ECDSA_WITH_SHA256 || inner.signature().oid != ECDSA_WITH_SHA256 {
-            return Err(err(CertProblem::SignatureAlgorithm));
-        }
-        let spki = inner.subject_public_key_info();
-        let curve = spki.algorithm.parameters.as_ref().and_then(|p| p.decode_as::<ObjectIdentifier>().ok());
-        if spki.algorithm.oid != EC_PUBLIC_KEY || curve != Some(SECP256R1) {
-            return Err(err(CertProblem::PublicKey));
-        }
-        let point = spki.subject_public_key.as_bytes().ok_or_else(|| err(CertProblem::PublicKey))?;
-        let key = VerifyingKey::from_sec1_bytes(point).map_err(|_| err(CertProblem::PublicKey))?;
-        let found = match inner.subject().common_name() {
+        let found = match tbs.subject().common_name() {
             Ok(Some(cn)) => Some(cn.value().into_owned()),
             _ => None,
         };
         if found.as_deref() != Some(position.expected_cn()) {
             return Err(err(CertProblem::CommonName { expected: position.expected_cn(), found }));
         }
-        Ok(ChainCert { position, der, cert, tbs, key })
+        Ok(ChainCert { position, der, inner })
     }
 
     fn err(&self, problem: CertProblem) -> TdxVerifyError {
         cert_err(self.position, problem)
     }
 
-    /// Checks that `issuer` issued and signed this certificate.
     fn check_issued_by(&self, issuer: &ChainCert<'_>) -> Result<(), TdxVerifyError> {
-        if self.cert.tbs_certificate().issuer() != issuer.cert.tbs_certificate().subject() {
-            return Err(self.err(CertProblem::IssuerMismatch));
-        }
-        let signature = self
-            .cert
-            .signature()
-            .as_bytes()
-            .and_then(|der| Signature::from_der(der).ok())
-            .ok_or_else(|| self.err(CertProblem::BadSignature))?;
-        issuer.key.verify(self.tbs, &signature).map_err(|_| self.err(CertProblem::BadSignature))
+        self.inner.check_issued_by(&issuer.inner).map_err(|p| self.err(p))
     }
 
-    /// NotBefore ≤ now ≤ NotAfter.
     fn check_validity(&self, now: u64) -> Result<(), TdxVerifyError> {
-        let validity = self.cert.tbs_certificate().validity();
-        let not_before = validity.not_before.to_unix_duration().as_secs();
-        let not_after = validity.not_after.to_unix_duration().as_secs();
-        if now < not_before {
-            return Err(self.err(CertProblem::NotYetValid { not_before, now }));
-        }
-        if now > not_after {
-            return Err(self.err(CertProblem::Expired { not_after, now }));
-        }
-        Ok(())
+        self.inner.check_validity(now).map_err(|p| self.err(p))
     }
 
-    /// The extension checks of Go's `Verify`: unhandled critical extensions, extended key usage
-    /// compatible with server authentication, and, when `ca` is `Some(n)` (a CA with `n` CA
-    /// certificates below it in the chain), basicConstraints `cA`, path length and keyCertSign.
     fn check_extensions(&self, ca: Option<usize>) -> Result<(), TdxVerifyError> {
-        let extensions = self.cert.tbs_certificate().extensions().map(|e| e.as_slice()).unwrap_or_default();
-        let malformed = |what: &str| self.err(CertProblem::Malformed(format!("{what} extension")));
-        let mut basic = None;
-        for ext in extensions {
-            if ext.critical && !HANDLED_EXTENSIONS.contains(&ext.extn_id) {
-                return Err(self.err(CertProblem::UnhandledCriticalExtension(ext.extn_id.to_string())));
-            }
-            let value = ext.extn_value.as_bytes();
-            if ext.extn_id == EXT_EXTENDED_KEY_USAGE {
-                let eku = ExtendedKeyUsage::from_der(value).map_err(|_| malformed("extended key usage"))?;
-                if !eku.0.iter().any(|oid| *oid == EKU_SERVER_AUTH || *oid == EKU_ANY) {
-                    return Err(self.err(CertProblem::ExtendedKeyUsage));
-                }
-            } else if ext.extn_id == EXT_BASIC_CONSTRAINTS {
-                basic = Some(BasicConstraints::from_der(value).map_err(|_| malformed("basic constraints"))?);
-            } else if ext.extn_id == EXT_KEY_USAGE && ca.is_some() {
-                let usage = KeyUsage::from_der(value).map_err(|_| malformed("key usage"))?;
-                if !usage.key_cert_sign() {
-                    return Err(self.err(CertProblem::KeyUsage));
-                }
-            }
-        }
-        if let Some(cas_below) = ca {
-            let basic = basic.filter(|b| b.ca).ok_or_else(|| self.err(CertProblem::NotCa))?;
-            if basic.path_len_constraint.is_some_and(|max| usize::from(max) < cas_below) {
-                return Err(self.err(CertProblem::PathLength));
-            }
-        }
-        Ok(())
+        self.inner.check_extensions(ca).map_err(|p| self.err(p))
     }
 }
 
@@ -465,7 +301,7 @@ pub fn offline_verify(quote: &Quote, anchor: &TrustAnchor, now_secs: u64) -> Res
 
     let qe_signature =
         Signature::from_slice(&data.qe_report_signature).map_err(|_| TdxVerifyError::QeReportSignature)?;
-    leaf.key.verify(&data.qe_report.raw, &qe_signature).map_err(|_| TdxVerifyError::QeReportSignature)?;
+    leaf.inner.key.verify(&data.qe_report.raw, &qe_signature).map_err(|_| TdxVerifyError::QeReportSignature)?;
 
     let mut hash = Sha256::new();
     hash.update(data.attestation_key);
