@@ -1,8 +1,10 @@
 //! Drives proto-core machines with smol (async-io reactor, async-net sockets).
 //!
 //! Each connection gets a reader task on smol's global executor that forwards what it reads
-//! over a channel; the driver's future runs the machine, writes, and waits for the next socket
-//! event or the machine's deadline (an `async_io::Timer`). No protocol logic lives here.
+//! over a channel and a writer task that writes what the machine queued; the driver's future
+//! runs the machine and waits for the next socket event or the machine's deadline (an
+//! `async_io::Timer`), so one slow peer never holds up the others. No protocol logic lives
+//! here.
 //!
 //! ```no_run
 //! use proto_core::exchange::{ChannelConfig, HttpsExchange};
@@ -66,8 +68,10 @@ enum NetEvent {
     Closed(ConnId),
 }
 
+/// A connected socket: its writer task's queue and its reader task. Dropping it cancels the
+/// reader; the writer finishes what was queued, then shuts the socket down.
 struct Live {
-    stream: TcpStream,
+    writer: Sender<Vec<u8>>,
     _reader: Task<()>,
 }
 
@@ -81,7 +85,6 @@ pub struct Driver<M: Machine> {
     rx: Receiver<NetEvent>,
     wake_at: Option<Instant>,
     outputs: VecDeque<M::Output>,
-    writes: VecDeque<(ConnId, Vec<u8>)>,
 }
 
 impl<M: Machine> Driver<M> {
@@ -97,7 +100,6 @@ impl<M: Machine> Driver<M> {
             rx,
             wake_at: None,
             outputs: VecDeque::new(),
-            writes: VecDeque::new(),
         };
         driver.drain();
         driver
@@ -114,7 +116,7 @@ impl<M: Machine> Driver<M> {
     }
 
     /// Calls into the machine (for example to submit a request) and drains afterwards. Writes
-    /// it asked for are performed by the next `next_output`.
+    /// it asked for are queued to each connection's writer task.
     pub fn apply<T>(&mut self, call: impl FnOnce(&mut M, Now) -> T) -> T {
         let now = self.now();
         let result = call(&mut self.machine, now);
@@ -125,7 +127,6 @@ impl<M: Machine> Driver<M> {
     /// The next output; `None` once the machine is done.
     pub async fn next_output(&mut self) -> Option<M::Output> {
         loop {
-            self.flush_writes().await;
             if let Some(out) = self.outputs.pop_front() {
                 return Some(out);
             }
@@ -165,16 +166,6 @@ impl<M: Machine> Driver<M> {
         self.machine
     }
 
-    async fn flush_writes(&mut self) {
-        while let Some((conn, bytes)) = self.writes.pop_front() {
-            let Some(live) = self.conns.get_mut(&conn) else { continue };
-            if live.stream.write_all(&bytes).await.is_err() {
-                let _ = live.stream.shutdown(Shutdown::Both);
-                let _ = self.tx.try_send(NetEvent::Closed(conn));
-            }
-        }
-    }
-
     fn handle(&mut self, event: Event<'_>) {
         let now = self.now();
         self.machine.handle(event, now);
@@ -189,7 +180,9 @@ impl<M: Machine> Driver<M> {
                     return;
                 }
                 let reader = smol::spawn(read_loop(conn, stream.clone(), self.tx.clone()));
-                self.conns.insert(conn, Live { stream, _reader: reader });
+                let (queue, queued) = async_channel::unbounded();
+                smol::spawn(write_loop(conn, stream, queued, self.tx.clone())).detach();
+                self.conns.insert(conn, Live { writer: queue, _reader: reader });
                 self.handle(Event::Connected(conn));
             }
             NetEvent::ConnectFailed(conn, error) => {
@@ -197,16 +190,22 @@ impl<M: Machine> Driver<M> {
                     self.handle(Event::ConnectFailed(conn, error));
                 }
             }
-            NetEvent::Data(conn, bytes) => self.handle(Event::Received(conn, &bytes)),
+            // Events of a connection the machine already closed are not its business.
+            NetEvent::Data(conn, bytes) => {
+                if self.conns.contains_key(&conn) {
+                    self.handle(Event::Received(conn, &bytes));
+                }
+            }
             NetEvent::Closed(conn) => {
-                self.conns.remove(&conn);
-                self.handle(Event::Closed(conn));
+                if self.conns.remove(&conn).is_some() {
+                    self.handle(Event::Closed(conn));
+                }
             }
         }
     }
 
-    /// The drain rule: take every instruction, then collect every output. Writes are queued
-    /// in order and performed before the driver next waits.
+    /// The drain rule: take every instruction, then collect every output. Writes go, in
+    /// order, to the connection's writer task.
     fn drain(&mut self) {
         while let Some(io) = self.machine.poll_io() {
             match io {
@@ -217,13 +216,15 @@ impl<M: Machine> Driver<M> {
                     });
                     self.connecting.insert(conn, task);
                 }
-                Io::Send { conn, bytes } => self.writes.push_back((conn, bytes)),
+                Io::Send { conn, bytes } => {
+                    if let Some(live) = self.conns.get(&conn) {
+                        let _ = live.writer.try_send(bytes);
+                    }
+                }
                 Io::Close { conn } => {
                     self.connecting.remove(&conn);
-                    self.writes.retain(|(c, _)| *c != conn);
-                    if let Some(live) = self.conns.remove(&conn) {
-                        let _ = live.stream.shutdown(Shutdown::Both);
-                    }
+                    // The writer writes what was queued, then shuts down; the reader is cancelled.
+                    self.conns.remove(&conn);
                 }
                 Io::WakeAt(at) => self.wake_at = Some(at),
             }
@@ -232,6 +233,18 @@ impl<M: Machine> Driver<M> {
             self.outputs.push_back(out);
         }
     }
+}
+
+/// Writes what the machine queued for one connection, in order; a write error closes it.
+async fn write_loop(conn: ConnId, mut stream: TcpStream, queued: Receiver<Vec<u8>>, tx: Sender<NetEvent>) {
+    while let Ok(bytes) = queued.recv().await {
+        if stream.write_all(&bytes).await.is_err() {
+            let _ = stream.shutdown(Shutdown::Both);
+            let _ = tx.try_send(NetEvent::Closed(conn));
+            return;
+        }
+    }
+    let _ = stream.shutdown(Shutdown::Both);
 }
 
 async fn connect(conn: ConnId, host: String, port: u16) -> NetEvent {
