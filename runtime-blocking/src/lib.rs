@@ -46,19 +46,21 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod capture_fs;
+pub mod host;
 pub mod config_fs;
 #[cfg(feature = "harness")]
 pub mod loopback;
 pub mod replay;
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 
-use proto_core::io::{ConnId, ConnectError, Event, Instant, Io, Machine, Now};
-use rustls_pki_types::UnixTime;
+use proto_core::io::{ConnId, ConnectError, Event, Io, Machine, Now};
+
+pub use host::MachineHost;
 
 /// A ChaCha20 generator seeded from the operating system, for the machines that take an RNG
 /// (`proto_core::client::Client`, `proto_core::session::PromptSession`): nonces and ephemeral
@@ -79,78 +81,63 @@ enum NetEvent {
 
 /// Runs one machine on the calling thread.
 pub struct Driver<M: Machine> {
-    machine: M,
-    origin: std::time::Instant,
+    host: MachineHost<M>,
+    net: Net,
+    rx: Receiver<NetEvent>,
+}
+
+/// The driver's sockets.
+struct Net {
     conns: Sockets,
     connecting: HashSet<ConnId>,
     tx: Sender<NetEvent>,
-    rx: Receiver<NetEvent>,
-    wake_at: Option<Instant>,
-    outputs: VecDeque<M::Output>,
 }
 
 impl<M: Machine> Driver<M> {
     /// Takes ownership of `machine` and drains what it already wants to do.
     pub fn new(machine: M) -> Self {
         let (tx, rx) = mpsc::channel();
-        let mut driver = Self {
-            machine,
-            origin: std::time::Instant::now(),
-            conns: Sockets::default(),
-            connecting: HashSet::new(),
-            tx,
-            rx,
-            wake_at: None,
-            outputs: VecDeque::new(),
-        };
-        driver.drain();
+        let net = Net { conns: Sockets::default(), connecting: HashSet::new(), tx };
+        let mut driver = Self { host: MachineHost::new(machine), net, rx };
+        driver.host.drain(|io| driver.net.perform(io));
         driver
     }
 
     /// The current time on both clocks, as machines see it.
     pub fn now(&self) -> Now {
-        Now::new(Instant::from_elapsed(self.origin.elapsed()), UnixTime::now())
+        self.host.now()
     }
 
     /// The machine, for inspection.
     pub fn machine(&self) -> &M {
-        &self.machine
+        self.host.machine()
     }
 
     /// Calls into the machine (for example to submit a request) and drains afterwards.
     pub fn apply<T>(&mut self, call: impl FnOnce(&mut M, Now) -> T) -> T {
-        let now = self.now();
-        let result = call(&mut self.machine, now);
-        self.drain();
-        result
+        self.host.apply(call, |io| self.net.perform(io))
     }
 
     /// The next output, blocking until there is one; `None` once the machine is done.
     pub fn next_output(&mut self) -> Option<M::Output> {
         loop {
-            if let Some(out) = self.outputs.pop_front() {
+            if let Some(out) = self.host.pop_output() {
                 return Some(out);
             }
-            if self.machine.is_done() {
+            if self.host.is_done() {
                 return None;
             }
-            let event = match self.wake_at {
+            let event = match self.host.deadline() {
                 None => self.rx.recv().ok(),
-                Some(at) => {
-                    let wait = at.saturating_since(self.now().mono);
-                    match self.rx.recv_timeout(wait) {
-                        Ok(event) => Some(event),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => unreachable!("the driver holds a sender"),
-                    }
-                }
+                Some(deadline) => match self.rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => unreachable!("the driver holds a sender"),
+                },
             };
             match event {
                 Some(event) => self.deliver(event),
-                None => {
-                    self.wake_at = None;
-                    self.handle(Event::TimerFired);
-                }
+                None => self.host.timer_fired(|io| self.net.perform(io)),
             }
         }
     }
@@ -162,28 +149,26 @@ impl<M: Machine> Driver<M> {
 
     /// Gives the machine back, closing every connection.
     pub fn into_machine(self) -> M {
-        self.machine
+        self.host.into_machine()
     }
 
     fn handle(&mut self, event: Event<'_>) {
-        let now = self.now();
-        self.machine.handle(event, now);
-        self.drain();
+        self.host.handle(event, |io| self.net.perform(io));
     }
 
     fn deliver(&mut self, event: NetEvent) {
         match event {
             NetEvent::Connected(conn, stream) => {
-                if !self.connecting.remove(&conn) {
+                if !self.net.connecting.remove(&conn) {
                     // The machine gave up on this connection meanwhile.
                     let _ = stream.shutdown(Shutdown::Both);
                     return;
                 }
                 let reader = stream.try_clone();
-                self.conns.0.insert(conn, stream);
+                self.net.conns.0.insert(conn, stream);
                 match reader {
                     Ok(reader) => {
-                        let tx = self.tx.clone();
+                        let tx = self.net.tx.clone();
                         thread::spawn(move || read_loop(conn, reader, tx));
                         self.handle(Event::Connected(conn));
                     }
@@ -191,47 +176,45 @@ impl<M: Machine> Driver<M> {
                 }
             }
             NetEvent::ConnectFailed(conn, error) => {
-                if self.connecting.remove(&conn) {
+                if self.net.connecting.remove(&conn) {
                     self.handle(Event::ConnectFailed(conn, error));
                 }
             }
             NetEvent::Data(conn, bytes) => self.handle(Event::Received(conn, &bytes)),
             NetEvent::Closed(conn) => {
-                self.conns.0.remove(&conn);
+                self.net.conns.0.remove(&conn);
                 self.handle(Event::Closed(conn));
             }
         }
     }
+}
 
-    /// The drain rule: carry out every instruction, then collect every output.
-    fn drain(&mut self) {
-        while let Some(io) = self.machine.poll_io() {
-            match io {
-                Io::Connect { conn, host, port } => {
-                    self.connecting.insert(conn);
-                    let tx = self.tx.clone();
-                    thread::spawn(move || {
-                        let _ = tx.send(connect(conn, &host, port));
-                    });
-                }
-                Io::Send { conn, bytes } => {
-                    if let Some(stream) = self.conns.0.get_mut(&conn)
-                        && stream.write_all(&bytes).is_err() {
-                            let _ = stream.shutdown(Shutdown::Both);
-                            let _ = self.tx.send(NetEvent::Closed(conn));
-                        }
-                }
-                Io::Close { conn } => {
-                    self.connecting.remove(&conn);
-                    if let Some(stream) = self.conns.0.remove(&conn) {
-                        let _ = stream.shutdown(Shutdown::Both);
-                    }
-                }
-                Io::WakeAt(at) => self.wake_at = Some(at),
+impl Net {
+    /// Carries out one socket instruction.
+    fn perform(&mut self, io: Io) {
+        match io {
+            Io::Connect { conn, host, port } => {
+                self.connecting.insert(conn);
+                let tx = self.tx.clone();
+                thread::spawn(move || {
+                    let _ = tx.send(connect(conn, &host, port));
+                });
             }
-        }
-        while let Some(out) = self.machine.poll_output() {
-            self.outputs.push_back(out);
+            Io::Send { conn, bytes } => {
+                if let Some(stream) = self.conns.0.get_mut(&conn)
+                    && stream.write_all(&bytes).is_err()
+                {
+                    let _ = stream.shutdown(Shutdown::Both);
+                    let _ = self.tx.send(NetEvent::Closed(conn));
+                }
+            }
+            Io::Close { conn } => {
+                self.connecting.remove(&conn);
+                if let Some(stream) = self.conns.0.remove(&conn) {
+                    let _ = stream.shutdown(Shutdown::Both);
+                }
+            }
+            Io::WakeAt(_) => {} // kept by the host
         }
     }
 }

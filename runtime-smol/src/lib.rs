@@ -50,14 +50,14 @@ pub mod replay;
 
 pub use runtime_blocking::os_rng;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::Shutdown;
 
 use async_channel::{Receiver, Sender};
 use async_io::Timer;
 use futures_lite::{AsyncReadExt, AsyncWriteExt, FutureExt};
-use proto_core::io::{ConnId, ConnectError, Event, Instant, Io, Machine, Now};
-use rustls_pki_types::UnixTime;
+use proto_core::io::{ConnId, ConnectError, Event, Io, Machine, Now};
+use runtime_blocking::MachineHost;
 use smol::Task;
 use smol::net::TcpStream;
 
@@ -77,76 +77,61 @@ struct Live {
 
 /// Runs one machine inside a smol (or any async-io based) application.
 pub struct Driver<M: Machine> {
-    machine: M,
-    origin: std::time::Instant,
+    host: MachineHost<M>,
+    net: Net,
+    rx: Receiver<NetEvent>,
+}
+
+/// The driver's sockets.
+struct Net {
     conns: HashMap<ConnId, Live>,
     connecting: HashMap<ConnId, Task<()>>,
     tx: Sender<NetEvent>,
-    rx: Receiver<NetEvent>,
-    wake_at: Option<Instant>,
-    outputs: VecDeque<M::Output>,
 }
 
 impl<M: Machine> Driver<M> {
     /// Takes ownership of `machine` and starts what it already wants to do.
     pub fn new(machine: M) -> Self {
         let (tx, rx) = async_channel::unbounded();
-        let mut driver = Self {
-            machine,
-            origin: std::time::Instant::now(),
-            conns: HashMap::new(),
-            connecting: HashMap::new(),
-            tx,
-            rx,
-            wake_at: None,
-            outputs: VecDeque::new(),
-        };
-        driver.drain();
+        let net = Net { conns: HashMap::new(), connecting: HashMap::new(), tx };
+        let mut driver = Self { host: MachineHost::new(machine), net, rx };
+        driver.host.drain(|io| driver.net.perform(io));
         driver
     }
 
     /// The current time on both clocks, as machines see it.
     pub fn now(&self) -> Now {
-        Now::new(Instant::from_elapsed(self.origin.elapsed()), UnixTime::now())
+        self.host.now()
     }
 
     /// The machine, for inspection.
     pub fn machine(&self) -> &M {
-        &self.machine
+        self.host.machine()
     }
 
     /// Calls into the machine (for example to submit a request) and drains afterwards. Writes
     /// it asked for are queued to each connection's writer task.
     pub fn apply<T>(&mut self, call: impl FnOnce(&mut M, Now) -> T) -> T {
-        let now = self.now();
-        let result = call(&mut self.machine, now);
-        self.drain();
-        result
+        self.host.apply(call, |io| self.net.perform(io))
     }
 
     /// The next output; `None` once the machine is done.
     pub async fn next_output(&mut self) -> Option<M::Output> {
         loop {
-            if let Some(out) = self.outputs.pop_front() {
+            if let Some(out) = self.host.pop_output() {
                 return Some(out);
             }
-            if self.machine.is_done() {
+            if self.host.is_done() {
                 return None;
             }
             let received = async { self.rx.recv().await.ok() };
-            let event = match self.wake_at {
+            let event = match self.host.deadline() {
                 None => received.await,
-                Some(at) => {
-                    let deadline = self.origin + at.elapsed_since_origin();
-                    received.or(async { Timer::at(deadline).await; None }).await
-                }
+                Some(deadline) => received.or(async { Timer::at(deadline).await; None }).await,
             };
             match event {
                 Some(event) => self.deliver(event),
-                None => {
-                    self.wake_at = None;
-                    self.handle(Event::TimerFired);
-                }
+                None => self.host.timer_fired(|io| self.net.perform(io)),
             }
         }
     }
@@ -161,76 +146,70 @@ impl<M: Machine> Driver<M> {
     }
 
     /// Gives the machine back, closing every connection (dropping a connection's reader task
-    /// and stream closes its socket).
+    /// and writer queue closes its socket).
     pub fn into_machine(self) -> M {
-        self.machine
+        self.host.into_machine()
     }
 
     fn handle(&mut self, event: Event<'_>) {
-        let now = self.now();
-        self.machine.handle(event, now);
-        self.drain();
+        self.host.handle(event, |io| self.net.perform(io));
     }
 
     fn deliver(&mut self, event: NetEvent) {
         match event {
             NetEvent::Connected(conn, stream) => {
-                if self.connecting.remove(&conn).is_none() {
+                if self.net.connecting.remove(&conn).is_none() {
                     let _ = stream.shutdown(Shutdown::Both);
                     return;
                 }
-                let reader = smol::spawn(read_loop(conn, stream.clone(), self.tx.clone()));
+                let reader = smol::spawn(read_loop(conn, stream.clone(), self.net.tx.clone()));
                 let (queue, queued) = async_channel::unbounded();
-                smol::spawn(write_loop(conn, stream, queued, self.tx.clone())).detach();
-                self.conns.insert(conn, Live { writer: queue, _reader: reader });
+                smol::spawn(write_loop(conn, stream, queued, self.net.tx.clone())).detach();
+                self.net.conns.insert(conn, Live { writer: queue, _reader: reader });
                 self.handle(Event::Connected(conn));
             }
             NetEvent::ConnectFailed(conn, error) => {
-                if self.connecting.remove(&conn).is_some() {
+                if self.net.connecting.remove(&conn).is_some() {
                     self.handle(Event::ConnectFailed(conn, error));
                 }
             }
             // Events of a connection the machine already closed are not its business.
             NetEvent::Data(conn, bytes) => {
-                if self.conns.contains_key(&conn) {
+                if self.net.conns.contains_key(&conn) {
                     self.handle(Event::Received(conn, &bytes));
                 }
             }
             NetEvent::Closed(conn) => {
-                if self.conns.remove(&conn).is_some() {
+                if self.net.conns.remove(&conn).is_some() {
                     self.handle(Event::Closed(conn));
                 }
             }
         }
     }
+}
 
-    /// The drain rule: take every instruction, then collect every output. Writes go, in
-    /// order, to the connection's writer task.
-    fn drain(&mut self) {
-        while let Some(io) = self.machine.poll_io() {
-            match io {
-                Io::Connect { conn, host, port } => {
-                    let tx = self.tx.clone();
-                    let task = smol::spawn(async move {
-                        let _ = tx.send(connect(conn, host, port).await).await;
-                    });
-                    self.connecting.insert(conn, task);
-                }
-                Io::Send { conn, bytes } => {
-                    if let Some(live) = self.conns.get(&conn) {
-                        let _ = live.writer.try_send(bytes);
-                    }
-                }
-                Io::Close { conn } => {
-                    self.connecting.remove(&conn);
-                    // The writer writes what was queued, then shuts down; the reader is cancelled.
-                    self.conns.remove(&conn);
-                }
-                Io::WakeAt(at) => self.wake_at = Some(at),
+impl Net {
+    /// Carries out one socket instruction; writes go, in order, to the connection's writer.
+    fn perform(&mut self, io: Io) {
+        match io {
+            Io::Connect { conn, host, port } => {
+                let tx = self.tx.clone();
+                let task = smol::spawn(async move {
+                    let _ = tx.send(connect(conn, host, port).await).await;
+                });
+                self.connecting.insert(conn, task);
             }
-        }
-        while let Some(out) = self.machine.poll_output() {
-            self.outputs.push_back(out);
+            Io::Send { conn, bytes } => {
+                if let Some(live) = self.conns.get(&conn) {
+                    let _ = live.writer.try_send(bytes);
+                }
+            }
+            Io::Close { conn } => {
+                self.connecting.remove(&conn);
+                // The writer writes what was queued, then shuts down; the reader is cancelled.
+                self.conns.remove(&conn);
+            }
+            Io::WakeAt(_) => {} // kept by the host
         }
     }
 }

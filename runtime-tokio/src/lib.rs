@@ -52,10 +52,10 @@ pub mod replay;
 
 pub use runtime_blocking::os_rng;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 
-use proto_core::io::{ConnId, ConnectError, Event, Instant, Io, Machine, Now};
-use rustls_pki_types::UnixTime;
+use proto_core::io::{ConnId, ConnectError, Event, Io, Machine, Now};
+use runtime_blocking::MachineHost;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -98,14 +98,16 @@ pub enum Next<O, T> {
 
 /// Runs one machine inside a tokio application.
 pub struct Driver<M: Machine> {
-    machine: M,
-    origin: std::time::Instant,
+    host: MachineHost<M>,
+    net: Net,
+    rx: UnboundedReceiver<NetEvent>,
+}
+
+/// The driver's sockets.
+struct Net {
     conns: HashMap<ConnId, Live>,
     connecting: HashMap<ConnId, TaskGuard>,
     tx: UnboundedSender<NetEvent>,
-    rx: UnboundedReceiver<NetEvent>,
-    wake_at: Option<Instant>,
-    outputs: VecDeque<M::Output>,
 }
 
 impl<M: Machine> Driver<M> {
@@ -113,64 +115,47 @@ impl<M: Machine> Driver<M> {
     /// inside a tokio runtime.
     pub fn new(machine: M) -> Self {
         let (tx, rx) = unbounded_channel();
-        let mut driver = Self {
-            machine,
-            origin: std::time::Instant::now(),
-            conns: HashMap::new(),
-            connecting: HashMap::new(),
-            tx,
-            rx,
-            wake_at: None,
-            outputs: VecDeque::new(),
-        };
-        driver.drain();
+        let net = Net { conns: HashMap::new(), connecting: HashMap::new(), tx };
+        let mut driver = Self { host: MachineHost::new(machine), net, rx };
+        driver.host.drain(|io| driver.net.perform(io));
         driver
     }
 
     /// The current time on both clocks, as machines see it.
     pub fn now(&self) -> Now {
-        Now::new(Instant::from_elapsed(self.origin.elapsed()), UnixTime::now())
+        self.host.now()
     }
 
     /// The machine, for inspection.
     pub fn machine(&self) -> &M {
-        &self.machine
+        self.host.machine()
     }
 
     /// Calls into the machine (for example to submit a request) and drains afterwards. Writes
     /// it asked for are queued to each connection's writer task.
     pub fn apply<T>(&mut self, call: impl FnOnce(&mut M, Now) -> T) -> T {
-        let now = self.now();
-        let result = call(&mut self.machine, now);
-        self.drain();
-        result
+        self.host.apply(call, |io| self.net.perform(io))
     }
 
     /// The next output; `None` once the machine is done.
     pub async fn next_output(&mut self) -> Option<M::Output> {
         loop {
-            if let Some(out) = self.outputs.pop_front() {
+            if let Some(out) = self.host.pop_output() {
                 return Some(out);
             }
-            if self.machine.is_done() {
+            if self.host.is_done() {
                 return None;
             }
-            let event = match self.wake_at {
+            let event = match self.host.deadline() {
                 None => self.rx.recv().await,
-                Some(at) => {
-                    let deadline = tokio::time::Instant::from_std(self.origin + at.elapsed_since_origin());
-                    tokio::select! {
-                        event = self.rx.recv() => event,
-                        () = tokio::time::sleep_until(deadline) => None,
-                    }
-                }
+                Some(deadline) => tokio::select! {
+                    event = self.rx.recv() => event,
+                    () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)) => None,
+                },
             };
             match event {
                 Some(event) => self.deliver(event),
-                None => {
-                    self.wake_at = None;
-                    self.handle(Event::TimerFired);
-                }
+                None => self.host.timer_fired(|io| self.net.perform(io)),
             }
         }
     }
@@ -183,24 +168,22 @@ impl<M: Machine> Driver<M> {
     pub async fn next_or_message<T>(&mut self, inbox: &mut UnboundedReceiver<T>) -> Next<M::Output, T> {
         let mut inbox_open = !inbox.is_closed() || !inbox.is_empty();
         loop {
-            if let Some(out) = self.outputs.pop_front() {
+            if let Some(out) = self.host.pop_output() {
                 return Next::Output(out);
             }
-            if !inbox_open && self.machine.is_done() {
+            if !inbox_open && self.host.is_done() {
                 return Next::Closed;
             }
-            let far = self.origin + std::time::Duration::from_secs(86_400 * 365);
-            let deadline = self.wake_at.map_or(far, |at| self.origin + at.elapsed_since_origin());
+            let deadline = self.host.deadline();
+            let far = std::time::Instant::now() + std::time::Duration::from_secs(86_400 * 365);
+            let sleep = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline.unwrap_or(far)));
             tokio::select! {
                 message = inbox.recv(), if inbox_open => match message {
                     Some(message) => return Next::Message(message),
                     None => inbox_open = false,
                 },
                 Some(event) = self.rx.recv() => self.deliver(event),
-                () = tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)), if self.wake_at.is_some() => {
-                    self.wake_at = None;
-                    self.handle(Event::TimerFired);
-                }
+                () = sleep, if deadline.is_some() => self.host.timer_fired(|io| self.net.perform(io)),
             }
         }
     }
@@ -216,74 +199,68 @@ impl<M: Machine> Driver<M> {
 
     /// Gives the machine back, closing every connection.
     pub fn into_machine(self) -> M {
-        self.machine
+        self.host.into_machine()
     }
 
     fn handle(&mut self, event: Event<'_>) {
-        let now = self.now();
-        self.machine.handle(event, now);
-        self.drain();
+        self.host.handle(event, |io| self.net.perform(io));
     }
 
     fn deliver(&mut self, event: NetEvent) {
         match event {
             NetEvent::Connected(conn, stream) => {
-                if self.connecting.remove(&conn).is_none() {
+                if self.net.connecting.remove(&conn).is_none() {
                     return; // the machine gave up on it; dropping the stream closes it
                 }
                 let (reader, writer) = stream.into_split();
-                let task = tokio::spawn(read_loop(conn, reader, self.tx.clone()));
+                let task = tokio::spawn(read_loop(conn, reader, self.net.tx.clone()));
                 let (queue, queued) = unbounded_channel();
-                tokio::spawn(write_loop(conn, writer, queued, self.tx.clone()));
-                self.conns.insert(conn, Live { writer: queue, _reader: TaskGuard(task.abort_handle()) });
+                tokio::spawn(write_loop(conn, writer, queued, self.net.tx.clone()));
+                self.net.conns.insert(conn, Live { writer: queue, _reader: TaskGuard(task.abort_handle()) });
                 self.handle(Event::Connected(conn));
             }
             NetEvent::ConnectFailed(conn, error) => {
-                if self.connecting.remove(&conn).is_some() {
+                if self.net.connecting.remove(&conn).is_some() {
                     self.handle(Event::ConnectFailed(conn, error));
                 }
             }
             // Events of a connection the machine already closed are not its business.
             NetEvent::Data(conn, bytes) => {
-                if self.conns.contains_key(&conn) {
+                if self.net.conns.contains_key(&conn) {
                     self.handle(Event::Received(conn, &bytes));
                 }
             }
             NetEvent::Closed(conn) => {
-                if self.conns.remove(&conn).is_some() {
+                if self.net.conns.remove(&conn).is_some() {
                     self.handle(Event::Closed(conn));
                 }
             }
         }
     }
+}
 
-    /// The drain rule: take every instruction, then collect every output. Writes are queued
-    /// in order and performed before the driver next waits.
-    fn drain(&mut self) {
-        while let Some(io) = self.machine.poll_io() {
-            match io {
-                Io::Connect { conn, host, port } => {
-                    let tx = self.tx.clone();
-                    let task = tokio::spawn(async move {
-                        let _ = tx.send(connect(conn, host, port).await);
-                    });
-                    self.connecting.insert(conn, TaskGuard(task.abort_handle()));
-                }
-                Io::Send { conn, bytes } => {
-                    if let Some(live) = self.conns.get(&conn) {
-                        let _ = live.writer.send(bytes);
-                    }
-                }
-                Io::Close { conn } => {
-                    self.connecting.remove(&conn);
-                    // The writer writes what was queued, then shuts down; the guard ends the reader.
-                    self.conns.remove(&conn);
-                }
-                Io::WakeAt(at) => self.wake_at = Some(at),
+impl Net {
+    /// Carries out one socket instruction; writes go, in order, to the connection's writer.
+    fn perform(&mut self, io: Io) {
+        match io {
+            Io::Connect { conn, host, port } => {
+                let tx = self.tx.clone();
+                let task = tokio::spawn(async move {
+                    let _ = tx.send(connect(conn, host, port).await);
+                });
+                self.connecting.insert(conn, TaskGuard(task.abort_handle()));
             }
-        }
-        while let Some(out) = self.machine.poll_output() {
-            self.outputs.push_back(out);
+            Io::Send { conn, bytes } => {
+                if let Some(live) = self.conns.get(&conn) {
+                    let _ = live.writer.send(bytes);
+                }
+            }
+            Io::Close { conn } => {
+                self.connecting.remove(&conn);
+                // The writer writes what was queued, then shuts down; the guard ends the reader.
+                self.conns.remove(&conn);
+            }
+            Io::WakeAt(_) => {} // kept by the host
         }
     }
 }
