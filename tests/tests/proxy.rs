@@ -29,10 +29,16 @@ struct Proxy {
 
 impl Proxy {
     fn start(configure: impl FnOnce(SimWorld) -> SimWorld) -> Self {
+        Self::start_routed(configure, |_| {})
+    }
+
+    /// As [`Proxy::start`], with the client's routes adjusted by `route`.
+    fn start_routed(configure: impl FnOnce(SimWorld) -> SimWorld, route: impl FnOnce(&mut proto_core::fetch::client::FetchClientConfig)) -> Self {
         let pki = sim_pki();
         let world = configure(sim_world(SEED, &pki));
         let (wall, verify) = (world.now(), ProviderKind::ALL.iter().map(|p| (*p, world.verify_config(*p))).collect());
-        let sim = serve_sim(Arc::new(Mutex::new(world)), &pki);
+        let mut sim = serve_sim(Arc::new(Mutex::new(world)), &pki);
+        route(&mut sim.client);
         let providers: BTreeMap<ProviderKind, String> =
             ProviderKind::ALL.iter().map(|p| (*p, format!("key-{}", p.name()))).collect();
         let config = ProxyConfig {
@@ -190,6 +196,7 @@ fn health_and_the_cached_report() {
     let health: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(health["status"], "ok");
     assert_eq!(health["providers"].as_array().map(Vec::len), Some(6));
+    assert_eq!(health["in_flight"], 0);
 
     // The model list: confidential models only, named provider:model (the simulation lists
     // models for chutes only; the other listings fail and are left out).
@@ -208,6 +215,68 @@ fn health_and_the_cached_report() {
     let usable = report["factors"].as_array().unwrap().iter().find(|f| f["name"] == "e2ee_usable").cloned().unwrap();
     assert_eq!(usable["status"], "pass", "the proxied round trip proved E2EE: {usable}");
     assert_eq!(proxy.call("GET", "/v1/tee/report?provider=neardirect", None).0.status, 400);
+}
+
+/// The proxy's health document.
+fn health(proxy: &Proxy) -> Value {
+    let (head, body) = proxy.call("GET", "/health", None);
+    assert_eq!(head.status, 200);
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn a_caller_that_goes_away_cancels_its_request_even_during_attestation() {
+    // The attestation host accepts connections and never answers: the attestation would wait
+    // for its 10 s handshake timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let proxy = Proxy::start_routed(|w| w, |fetch| {
+        fetch.connect_overrides.insert("api.venice.ai:443".to_owned(), ("127.0.0.1".to_owned(), port));
+    });
+    {
+        use std::io::Write;
+        let mut caller = std::net::TcpStream::connect(proxy.addr).unwrap();
+        let body = serde_json::json!({"model": model(ProviderKind::Venice), "stream": true, "messages": []}).to_string();
+        let request = format!(
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        caller.write_all(request.as_bytes()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while health(&proxy)["in_flight"] != 1 {
+            assert!(std::time::Instant::now() < deadline, "the request never started");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The caller hangs up while the attestation is stuck.
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let h = health(&proxy);
+        if h["in_flight"] == 0 {
+            assert_eq!(h["attestations"], 1, "{h}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the request outlived its caller: {h}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(proxy.sim.world.lock().unwrap().inference_requests(), 0);
+    drop(silent);
+}
+
+#[test]
+fn pinned_answers_carry_the_upstream_headers() {
+    let proxy = Proxy::start(|w| w);
+    // Like the reference: a pinned upstream's headers are copied (framing and content type
+    // aside); other providers' answers carry none of theirs.
+    for stream in [false, true] {
+        let (head, _) = proxy.chat(&model(ProviderKind::NearDirect), stream);
+        assert_eq!(head.status, 200);
+        assert_eq!(head.header("x-sim-enclave"), Some("neardirect"), "stream={stream}");
+        let expected = if stream { "text/event-stream" } else { "application/json" };
+        assert_eq!(head.header("content-type"), Some(expected));
+        let (head, _) = proxy.chat(&model(ProviderKind::Venice), stream);
+        assert_eq!(head.header("x-sim-enclave"), None, "stream={stream}");
+    }
 }
 
 #[test]

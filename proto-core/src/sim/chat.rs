@@ -83,7 +83,11 @@ pub fn answer_chat_with(
 ) -> SimResponse {
     match seal_reply(world, provider, headers, body, reply, rng) {
         Ok((content_type, bytes)) => {
-            SimResponse { status: 200, headers: vec![("Content-Type".into(), content_type.into())], body: bytes }
+            let headers = vec![
+                ("Content-Type".into(), content_type.into()),
+                ("X-Sim-Enclave".into(), provider.name().into()),
+            ];
+            SimResponse { status: 200, headers, body: bytes }
         }
         Err(e) => SimResponse {
             status: 400,

@@ -33,7 +33,7 @@ use rand_chacha::ChaCha20Rng;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-pub use actor::ClientHandle;
+pub use actor::{ClientHandle, RequestEvents};
 
 /// The default listen address (the reference's).
 pub const DEFAULT_LISTEN_ADDR: &str = "127.0.0.1:8337";

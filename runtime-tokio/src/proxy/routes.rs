@@ -12,9 +12,9 @@ use proto_core::provider::ProviderKind;
 use proto_core::provider::descriptor::{Endpoint, MAX_MODEL_LIST_BYTES, offered_models, route_model};
 use proto_core::session::{Prompt, SessionError};
 use serde_json::Value;
-use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::Context;
+use super::actor::RequestEvents;
 use super::body::{ProxyBody, event_stream, json, sse_error_event, text_error};
 use super::reassemble::chat_completion;
 
@@ -37,7 +37,7 @@ pub(super) async fn handle(request: Request<Incoming>, context: &Context) -> Res
     let get = method == Method::GET || method == Method::HEAD;
     match path.as_str() {
         "/health" | "/v1/models" | "/v1/tee/report" if !get => not_allowed("GET, HEAD"),
-        "/health" => health(context),
+        "/health" => health(context).await,
         "/v1/models" => models(context).await,
         "/v1/tee/report" => report(request.uri().query().unwrap_or(""), context).await,
         _ => {
@@ -53,9 +53,18 @@ fn not_allowed(allow: &'static str) -> Response<ProxyBody> {
     response
 }
 
-fn health(context: &Context) -> Response<ProxyBody> {
+/// `GET /health`: the active providers, requests in flight, and the client's counters.
+async fn health(context: &Context) -> Response<ProxyBody> {
     let providers: Vec<&str> = context.providers.keys().map(|p| p.name()).collect();
-    json(200, serde_json::json!({"status": "ok", "providers": providers}).to_string())
+    let Some((stats, in_flight)) = context.client.stats().await else {
+        return text_error(503, "client task stopped");
+    };
+    let body = serde_json::json!({
+        "status": "ok", "providers": providers, "in_flight": in_flight,
+        "attestations": stats.attestations, "prompt_attempts": stats.prompt_attempts,
+        "refills": stats.refills, "failovers": stats.failovers,
+    });
+    json(200, body.to_string())
 }
 
 /// `GET /v1/tee/report?provider=P&model=M`: the cached report.
@@ -189,7 +198,7 @@ fn what(endpoint: Endpoint) -> &'static str {
 /// Turns a request's events into the response: the provider's status once the answer starts;
 /// a streamed answer relayed event by event; a typed refusal as the matching HTTP error.
 async fn relay(
-    mut events: UnboundedReceiver<ClientEvent>,
+    mut events: RequestEvents,
     provider: ProviderKind,
     model: &str,
     stream: bool,
@@ -204,8 +213,11 @@ async fn relay(
         }
     };
     log(provider, model, &format!("upstream {}", head.status));
+    let pinned = provider.descriptor().connection == proto_core::provider::descriptor::ConnectionMode::PinnedTls;
+    let finish = |response: Response<ProxyBody>| if pinned { with_upstream_headers(response, &head) } else { response };
     if head.status == 200 && stream {
         let (response, sender) = event_stream();
+        let response = finish(response);
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
                 match event {
@@ -242,12 +254,29 @@ async fn relay(
     }
     if head.status != 200 {
         let content_type = head.header("content-type").unwrap_or("text/plain; charset=utf-8").to_owned();
-        return super::body::full(head.status, &content_type, answer);
+        return finish(super::body::full(head.status, &content_type, answer));
     }
     if rebuild {
-        return json(200, chat_completion(&answer).to_string());
+        return finish(json(200, chat_completion(&answer).to_string()));
     }
-    json(200, answer)
+    finish(json(200, answer))
+}
+
+/// The pinned providers' answers carry the upstream headers (as the reference's do), except
+/// framing and encoding ones and the content type the proxy sets itself.
+fn with_upstream_headers(mut response: Response<ProxyBody>, head: &proto_core::http::ResponseHead) -> Response<ProxyBody> {
+    const SKIP: [&str; 5] = ["transfer-encoding", "content-encoding", "content-length", "connection", "content-type"];
+    for h in &head.headers {
+        if SKIP.iter().any(|s| h.name.eq_ignore_ascii_case(s)) {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) =
+            (http::HeaderName::from_bytes(h.name.as_bytes()), HeaderValue::from_bytes(&h.value))
+        {
+            response.headers_mut().append(name, value);
+        }
+    }
+    response
 }
 
 /// What an SSE error event says when a stream fails after it started.
