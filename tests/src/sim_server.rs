@@ -8,7 +8,11 @@ use std::sync::{Arc, Mutex};
 
 use proto_core::fetch::client::FetchClientConfig;
 use proto_core::harness::{ReceivedRequest, Reply, Responder, TestPki};
+use proto_core::attestation::factors::E2eeTest;
+use proto_core::provider::ProviderKind;
+use proto_core::report::{AllowFail, Factor};
 use proto_core::sim::{SimResponse, SimWorld, chat};
+use proto_core::verify::VerifyConfig;
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
@@ -64,4 +68,16 @@ pub fn sim_answer(world: &Mutex<SimWorld>, rng: &Mutex<ChaCha20Rng>, req: &Recei
     let mut rng = rng.lock().expect("rng");
     let answer = chat::answer_any(&mut world, &req.method, &host, &req.target, &req.headers, &req.body, &mut *rng);
     (host, answer)
+}
+
+/// The provider's default enforcement with `e2ee_usable` allowed: that factor reports the E2EE
+/// test run after attestation, which attestation-only simulation runs do not perform.
+pub fn attestation_only_config(world: &SimWorld, provider: ProviderKind) -> VerifyConfig {
+    let mut config = world.verify_config(provider);
+    let defaults = AllowFail::provider_default(provider);
+    let mut names: Vec<&str> = Factor::ALL.iter().filter(|f| defaults.contains(**f)).map(|f| f.name()).collect();
+    names.push(Factor::E2eeUsable.name());
+    config.allow_fail = AllowFail::from_names(&names).expect("known factors");
+    config.e2ee = E2eeTest::NotAttempted { detail: "attestation-only simulation run".to_owned() };
+    config
 }

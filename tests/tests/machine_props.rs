@@ -20,7 +20,6 @@ use proto_core::harness::{After, Net, Reply, Responder, Route, Router, Schedule,
 use proto_core::io::{ConnId, ConnectError, Instant, Machine, Now};
 use proto_core::provider::ProviderKind;
 use proto_core::provider::descriptor::Endpoint;
-use proto_core::report::{AllowFail, Factor};
 use proto_core::session::{Prompt, PromptSession, SessionError, SessionOutput};
 use proto_core::sim::{Misbehaviour, SimWorld, chat};
 use proto_core::verify::{LiveOutput, LiveVerification, VerifyConfig};
@@ -131,16 +130,8 @@ fn start(world: &SimWorld) -> Now {
     Now::new(Instant::ZERO, world.now())
 }
 
-/// The provider's default enforcement, `e2ee_usable` allowed: an attestation-only run does not
-/// perform the E2EE test that factor reports.
 fn attestation_only_config(world: &SimWorld, provider: ProviderKind) -> VerifyConfig {
-    let mut config = world.verify_config(provider);
-    let defaults = AllowFail::provider_default(provider);
-    let mut names: Vec<&str> = Factor::ALL.iter().filter(|f| defaults.contains(**f)).map(|f| f.name()).collect();
-    names.push(Factor::E2eeUsable.name());
-    config.allow_fail = AllowFail::from_names(&names).expect("known factors");
-    config.e2ee = E2eeTest::NotAttempted { detail: "attestation-only simulation run".to_owned() };
-    config
+    teep_tests::sim_server::attestation_only_config(world, provider)
 }
 
 /// Schedules: any order, any delivery sizes (sometimes only tiny ones), spurious timers,

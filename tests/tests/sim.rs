@@ -5,11 +5,10 @@
 
 use std::sync::{Arc, Mutex};
 
-use proto_core::attestation::factors::E2eeTest;
 use proto_core::capture::Capture;
 use proto_core::harness::TestPki;
 use proto_core::provider::ProviderKind;
-use proto_core::report::{AllowFail, Factor, Report, Status};
+use proto_core::report::{Factor, Report, Status};
 use proto_core::sim::{Misbehaviour, SIM_NOW, SimWorld};
 use proto_core::verify::{LiveOutput, LiveVerification, VerifyConfig, VerifyError};
 use teep_tests::sim_server::{serve_sim, sim_pki, sim_world};
@@ -18,16 +17,8 @@ use teep_tests::{RUNTIMES, Runtime, run_live};
 const SEED: [u8; 32] = [0x5e; 32];
 const NONCE: [u8; 32] = [0xa7; 32];
 
-/// The provider's default enforcement, with `e2ee_usable` allowed: that factor reports the
-/// E2EE test run after attestation, which these attestation-only runs do not perform.
 fn config_for(world: &SimWorld, provider: ProviderKind) -> VerifyConfig {
-    let mut config = world.verify_config(provider);
-    let defaults = AllowFail::provider_default(provider);
-    let mut names: Vec<&str> = Factor::ALL.iter().filter(|f| defaults.contains(**f)).map(|f| f.name()).collect();
-    names.push(Factor::E2eeUsable.name());
-    config.allow_fail = AllowFail::from_names(&names).expect("known factors");
-    config.e2ee = E2eeTest::NotAttempted { detail: "attestation-only simulation run".to_owned() };
-    config
+    teep_tests::sim_server::attestation_only_config(world, provider)
 }
 
 struct Run {
